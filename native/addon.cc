@@ -1,0 +1,154 @@
+// Thin N-API glue over socket_ops.h. Arguments are validated in TypeScript
+// (src/); here we only refuse what could make the C++ side misbehave. Every
+// operation returns 0 or a negative error number, never throws on a syscall
+// failure: the TypeScript side turns that into a Node-style system error.
+#include <napi.h>
+
+#include "socket_ops.h"
+#include "socket_lookup.h"
+
+namespace {
+
+bool ReadSock(const Napi::CallbackInfo& info, size_t i, sl::Sock* out) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "socket descriptor must be a number")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = info[i].As<Napi::Number>().Int64Value();
+  return true;
+}
+
+template <typename T>
+bool ReadArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type,
+               size_t min_length, T** out) {
+  if (info.Length() <= i || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != type ||
+      info[i].As<Napi::TypedArray>().ElementLength() < min_length) {
+    Napi::TypeError::New(info.Env(), "bad output array")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = reinterpret_cast<T*>(info[i].As<Napi::TypedArrayOf<T>>().Data());
+  return true;
+}
+
+Napi::Value Result(const Napi::CallbackInfo& info, int err) {
+  return Napi::Number::New(info.Env(), err);
+}
+
+// setLinger(sock, enabled, seconds) -> err
+Napi::Value SetLinger(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  if (!ReadSock(info, 0, &s)) return {};
+  bool enabled = info[1].ToBoolean().Value();
+  int seconds = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  if (seconds < 0 || seconds > sl::kMaxLingerSeconds) {
+    Napi::RangeError::New(info.Env(), "seconds out of range")
+        .ThrowAsJavaScriptException();
+    return {};
+  }
+  return Result(info, sl::SetLinger(s, enabled, seconds));
+}
+
+// getLinger(sock, out: Int32Array[2]) -> err; out = [enabled, seconds]
+Napi::Value GetLinger(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  int32_t* out;
+  if (!ReadSock(info, 0, &s) ||
+      !ReadArray(info, 1, napi_int32_array, 2, &out))
+    return {};
+  sl::Linger linger = {};
+  int err = sl::GetLinger(s, &linger);
+  if (err == 0) {
+    out[0] = linger.enabled ? 1 : 0;
+    out[1] = linger.seconds;
+  }
+  return Result(info, err);
+}
+
+// shutdown(sock, how: 0 read | 1 write | 2 both) -> err
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  if (!ReadSock(info, 0, &s)) return {};
+  int how = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  if (how < 0 || how > 2) {
+    Napi::RangeError::New(info.Env(), "bad shutdown mode")
+        .ThrowAsJavaScriptException();
+    return {};
+  }
+  return Result(info, sl::Shutdown(s, static_cast<sl::ShutdownHow>(how)));
+}
+
+// tcpInfo(sock, out: Float64Array[3]) -> err; out = [state, unsent, unacked]
+Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  double* out;
+  if (!ReadSock(info, 0, &s) ||
+      !ReadArray(info, 1, napi_float64_array, 3, &out))
+    return {};
+  sl::TcpInfo tcp = {};
+  int err = sl::GetTcpInfo(s, &tcp);
+  if (err == 0) {
+    out[0] = static_cast<double>(tcp.state);
+    out[1] = static_cast<double>(tcp.unsent_bytes);
+    out[2] = static_cast<double>(tcp.unacked_bytes);
+  }
+  return Result(info, err);
+}
+
+// readableBytes(sock) -> bytes (>= 0) or err (< 0)
+Napi::Value ReadableBytes(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  if (!ReadSock(info, 0, &s)) return {};
+  int64_t bytes = 0;
+  int err = sl::ReadableBytes(s, &bytes);
+  return Napi::Number::New(info.Env(), err != 0 ? err : static_cast<double>(bytes));
+}
+
+// checkTcp(sock) -> err
+Napi::Value CheckTcp(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  if (!ReadSock(info, 0, &s)) return {};
+  return Result(info, sl::CheckTcp(s));
+}
+
+// findSocket(family, localAddress, localPort, remoteAddress, remotePort)
+//   -> SOCKET (>= 0) or err (< 0). Only needed where handle.fd is -1 (Windows).
+Napi::Value FindSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() ||
+      !info[2].IsString() || !info[3].IsNumber()) {
+    Napi::TypeError::New(env, "bad socket address").ThrowAsJavaScriptException();
+    return {};
+  }
+  sl::Endpoint local{info[0].As<Napi::String>().Utf8Value(),
+                     info[1].As<Napi::Number>().Int32Value()};
+  sl::Endpoint remote{info[2].As<Napi::String>().Utf8Value(),
+                      info[3].As<Napi::Number>().Int32Value()};
+  uv_loop_s* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+    return Napi::Number::New(env, sl::kLookupUnsupported);
+  sl::Sock found = 0;
+  int err = sl::FindSocket(loop, local, remote, &found);
+  return Napi::Number::New(env, err != 0 ? err : static_cast<double>(found));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setLinger", Napi::Function::New(env, SetLinger, "setLinger"));
+  exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
+  exports.Set("readableBytes",
+              Napi::Function::New(env, ReadableBytes, "readableBytes"));
+  exports.Set("checkTcp", Napi::Function::New(env, CheckTcp, "checkTcp"));
+  exports.Set("findSocket", Napi::Function::New(env, FindSocket, "findSocket"));
+  exports.Set("maxLingerSeconds", Napi::Number::New(env, sl::kMaxLingerSeconds));
+  exports.Set("kernelResetsAfterReadShutdown",
+              Napi::Boolean::New(env, sl::kKernelResetsAfterReadShutdown));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(socket_linger, Init)

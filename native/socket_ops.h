@@ -1,0 +1,52 @@
+// The portable interface of the native core: one small set of socket
+// operations, implemented once per platform (socket_ops_posix.cc,
+// socket_ops_win32.cc) and called by the N-API glue (addon.cc).
+//
+// Every function returns 0 on success or a negative libuv-style error number
+// (-errno on POSIX, the mapped UV_E* value on Windows), so the JavaScript side
+// can name it with util.getSystemErrorName().
+#pragma once
+
+#include <cstdint>
+
+namespace sl {
+
+// An OS socket: a file descriptor on POSIX, a SOCKET on Windows.
+using Sock = int64_t;
+
+enum class ShutdownHow { kRead, kWrite, kBoth };
+
+// The TCP states every platform is mapped onto (same order as the JS list).
+enum class TcpState {
+  kClosed, kListen, kSynSent, kSynReceived, kEstablished, kFinWait1,
+  kFinWait2, kCloseWait, kClosing, kLastAck, kTimeWait
+};
+
+struct Linger {
+  bool enabled;
+  int seconds;
+};
+
+struct TcpInfo {
+  TcpState state;
+  int64_t unsent_bytes;  // -1 when the platform cannot tell
+  int64_t unacked_bytes; // -1 when the platform cannot tell
+};
+
+// Largest linger timeout, in seconds, this platform stores exactly.
+extern const int kMaxLingerSeconds;
+
+// True where the kernel itself resets a connection when data arrives after
+// shutdown(read) (Windows, macOS); false where the library must do it (Linux).
+extern const bool kKernelResetsAfterReadShutdown;
+
+int SetLinger(Sock s, bool enabled, int seconds);
+int GetLinger(Sock s, Linger* out);
+int Shutdown(Sock s, ShutdownHow how);
+int GetTcpInfo(Sock s, TcpInfo* out);
+// Bytes waiting in the kernel's receive queue (FIONREAD).
+int ReadableBytes(Sock s, int64_t* out);
+// 0 when s is a TCP (IPv4/IPv6 stream) socket, else a negative error.
+int CheckTcp(Sock s);
+
+}  // namespace sl

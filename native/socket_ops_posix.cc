@@ -1,0 +1,86 @@
+// POSIX (Linux, macOS) implementation of socket_ops.h. TCP_INFO differs too
+// much between the two kernels to share: see tcp_info_linux.cc and
+// tcp_info_darwin.cc.
+#include "socket_ops.h"
+
+#include <cerrno>
+#include <climits>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+namespace sl {
+
+namespace {
+
+#if defined(__APPLE__)
+// SO_LINGER counts clock ticks on macOS; SO_LINGER_SEC counts seconds. XNU
+// stores the value as a short of ticks (hz = 100), so about 327 s is exact.
+constexpr int kLingerOption = SO_LINGER_SEC;
+constexpr int kLingerLimit = SHRT_MAX / 100;
+constexpr bool kReadShutdownResets = true;
+#else
+constexpr int kLingerOption = SO_LINGER;
+constexpr int kLingerLimit = INT_MAX;
+constexpr bool kReadShutdownResets = false;
+#endif
+
+int LastError() { return -errno; }
+
+}  // namespace
+
+const int kMaxLingerSeconds = kLingerLimit;
+const bool kKernelResetsAfterReadShutdown = kReadShutdownResets;
+
+int SetLinger(Sock s, bool enabled, int seconds) {
+  struct linger value;
+  value.l_onoff = enabled ? 1 : 0;
+  value.l_linger = enabled ? seconds : 0;
+  if (setsockopt(static_cast<int>(s), SOL_SOCKET, kLingerOption, &value,
+                 sizeof value) != 0)
+    return LastError();
+  return 0;
+}
+
+int GetLinger(Sock s, Linger* out) {
+  struct linger value = {};
+  socklen_t len = sizeof value;
+  if (getsockopt(static_cast<int>(s), SOL_SOCKET, kLingerOption, &value,
+                 &len) != 0)
+    return LastError();
+  out->enabled = value.l_onoff != 0;
+  // Linux keeps the old l_linger when linger is off: report 0 then.
+  out->seconds = out->enabled ? value.l_linger : 0;
+  return 0;
+}
+
+int Shutdown(Sock s, ShutdownHow how) {
+  int mode = how == ShutdownHow::kRead    ? SHUT_RD
+             : how == ShutdownHow::kWrite ? SHUT_WR
+                                          : SHUT_RDWR;
+  if (shutdown(static_cast<int>(s), mode) != 0) return LastError();
+  return 0;
+}
+
+int ReadableBytes(Sock s, int64_t* out) {
+  int bytes = 0;
+  if (ioctl(static_cast<int>(s), FIONREAD, &bytes) != 0) return LastError();
+  *out = bytes;
+  return 0;
+}
+
+int CheckTcp(Sock s) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(static_cast<int>(s), SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+    return LastError();
+  struct sockaddr_storage addr = {};
+  socklen_t addr_len = sizeof addr;
+  if (getsockname(static_cast<int>(s), reinterpret_cast<sockaddr*>(&addr),
+                  &addr_len) != 0)
+    return LastError();
+  bool inet = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
+  return type == SOCK_STREAM && inet ? 0 : -ENOTSOCK;
+}
+
+}  // namespace sl

@@ -1,0 +1,74 @@
+// Errors in Node's own conventions: a `code` property callers can switch on,
+// and system errors that carry `errno` and `syscall` like Node's do.
+import { getSystemErrorMap, getSystemErrorName, inspect } from 'node:util';
+
+export type SystemCall = 'setsockopt' | 'getsockopt' | 'shutdown' | 'ioctl' | 'lookup';
+
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: SystemCall;
+}
+
+function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+  Object.defineProperty(error, 'code', {
+    value: code, enumerable: true, configurable: true, writable: true,
+  });
+  return error as E & { code: string };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = value.constructor?.name;
+    return name ? `an instance of ${name}` : inspect(value, { depth: -1 });
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof value} (${shown})`;
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown) {
+  return withCode(
+    new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+  );
+}
+
+export function invalidArgValue(name: string, value: unknown, reason: string) {
+  return withCode(
+    new TypeError(`The argument '${name}' ${reason}. Received ${inspect(value)}`),
+    'ERR_INVALID_ARG_VALUE',
+  );
+}
+
+export function outOfRange(name: string, range: string, value: unknown) {
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`),
+    'ERR_OUT_OF_RANGE',
+  );
+}
+
+export function socketClosed() {
+  return withCode(new Error('Socket is closed'), 'ERR_SOCKET_CLOSED');
+}
+
+export function invalidHandleType(kind: string) {
+  return withCode(
+    new TypeError(`This handle type cannot be used: ${kind} (a TCP socket is required)`),
+    'ERR_INVALID_HANDLE_TYPE',
+  );
+}
+
+/** A failed syscall, from a negative libuv-style error number. */
+export function systemError(errno: number, syscall: SystemCall): SystemError {
+  const code = getSystemErrorName(errno);
+  const description = getSystemErrorMap().get(errno)?.[1] ?? 'unknown error';
+  const error = new Error(`${syscall} ${code}: ${description}`) as SystemError;
+  error.errno = errno;
+  error.code = code;
+  error.syscall = syscall;
+  return error;
+}

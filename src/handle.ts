@@ -1,0 +1,94 @@
+// From a Node socket or server to the OS socket behind it. Node exposes the
+// descriptor only on its private handle (`_handle.fd`, a getter that asks
+// libuv each time), so every operation reads it afresh from the live handle:
+// a destroyed socket has no handle and can never reach a reused fd number.
+import * as net from 'node:net';
+import { invalidArgType, invalidHandleType, socketClosed, systemError } from './errors';
+import { native } from './native';
+
+/** What Node keeps in `socket._handle`: a TCP or Pipe wrap, or a TLSWrap. */
+export interface InternalHandle {
+  readonly fd: number;
+  onread?: (buffer?: ArrayBuffer) => unknown;
+  reading?: boolean;
+  readStart?(): number;
+  close(callback?: () => void): void;
+  getsockname?(out: AddressInfo): number;
+  getpeername?(out: AddressInfo): number;
+  /** TLSWrap: the stream it encrypts (the TCP handle for a socket). */
+  _parent?: InternalHandle;
+  [key: symbol]: unknown;
+}
+
+interface AddressInfo { address?: string; port?: number; family?: string }
+
+export type LingerTarget = net.Socket | net.Server;
+
+interface WithHandle { _handle?: InternalHandle | null }
+
+const SOCKET_TYPES = 'an instance of net.Socket or tls.TLSSocket';
+const TARGET_TYPES = 'an instance of net.Socket, tls.TLSSocket or net.Server';
+
+export function validateSocket(value: unknown, name = 'socket'): asserts value is net.Socket {
+  if (!(value instanceof net.Socket)) throw invalidArgType(name, SOCKET_TYPES, value);
+}
+
+export function validateTarget(value: unknown, name = 'target'): asserts value is LingerTarget {
+  if (!(value instanceof net.Socket) && !(value instanceof net.Server))
+    throw invalidArgType(name, TARGET_TYPES, value);
+}
+
+/**
+ * True while a socket has no OS socket to act on yet (not connected, DNS
+ * lookup in progress) or a server is not listening: options wait for
+ * 'connect' / 'listening', as Node's own setNoDelay() does.
+ */
+export function isPending(target: LingerTarget): boolean {
+  if (target instanceof net.Server) return !target.listening;
+  if (target.destroyed) return false;
+  return target.connecting || (target.pending && !(target as WithHandle)._handle);
+}
+
+/** The TCP handle of a socket or server; throws if closed or not TCP. */
+export function tcpHandleOf(target: LingerTarget): InternalHandle {
+  if (target instanceof net.Socket && target.destroyed) throw socketClosed();
+  let handle = (target as WithHandle)._handle;
+  if (!handle) throw socketClosed();
+  // A TLS socket's handle wraps the TCP handle, unless it encrypts a
+  // JavaScript stream (tls.connect({ socket: duplex })), which has no OS socket.
+  if (handle._parent !== undefined) handle = handle._parent;
+  const kind = handle.constructor?.name;
+  if (kind !== 'TCP') throw invalidHandleType(kind === 'Pipe' ? 'pipe' : String(kind));
+  return handle;
+}
+
+/**
+ * The OS socket behind a TCP handle, read now from the live handle. On
+ * Windows libuv does not hand out the SOCKET (`fd` is -1): it is found by
+ * walking this thread's loop for the handle with the same addresses.
+ */
+export function descriptorOf(handle: InternalHandle): number {
+  const fd = handle.fd;
+  if (fd >= 0) return fd;
+  if (fd !== -1 || process.platform !== 'win32') throw socketClosed();
+  return lookupSocket(handle);
+}
+
+function lookupSocket(handle: InternalHandle): number {
+  const local: AddressInfo = {};
+  const remote: AddressInfo = {};
+  if (!handle.getsockname || handle.getsockname(local) !== 0) throw socketClosed();
+  // A listening socket has no peer: matched by its local address alone.
+  const hasPeer = handle.getpeername !== undefined && handle.getpeername(remote) === 0;
+  const result = native.findSocket(
+    local.address ?? '', local.port ?? -1,
+    hasPeer ? remote.address ?? '' : '', hasPeer ? remote.port ?? -1 : -1,
+  );
+  if (result < 0) throw systemError(result, 'lookup');
+  return result;
+}
+
+/** The descriptor of a connected socket or listening server. */
+export function descriptorOfTarget(target: LingerTarget): number {
+  return descriptorOf(tcpHandleOf(target));
+}

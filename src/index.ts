@@ -1,0 +1,7 @@
+// socket-linger: real SO_LINGER and shutdown() for Node sockets, and the
+// Winsock close matrix as promises that never block the event loop.
+export { setLinger, getLinger, type LingerOption } from './linger';
+export { shutdown, type ShutdownHow } from './shutdown';
+export { LINGER_MAX_SECONDS } from './validate';
+export type { LingerTarget } from './handle';
+export type { SystemError } from './errors';

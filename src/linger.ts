@@ -1,0 +1,130 @@
+// setLinger()/getLinger(): the real SO_LINGER option, plus the guard that
+// keeps a nonzero linger from ever being in force when a handle closes.
+import * as net from 'node:net';
+import { systemError } from './errors';
+import {
+  descriptorOf, descriptorOfTarget, isPending, tcpHandleOf, validateTarget,
+  type InternalHandle, type LingerTarget,
+} from './handle';
+import { native } from './native';
+import { validateBoolean, validateLingerSeconds } from './validate';
+
+export interface LingerOption {
+  enabled: boolean;
+  /** Timeout in seconds; 0 when linger is off. */
+  seconds: number;
+}
+
+const kPendingLinger = Symbol('socket-linger.pendingLinger');
+const kGuarded = Symbol('socket-linger.closeGuard');
+const kServerGuard = Symbol('socket-linger.serverGuard');
+
+interface Pending { [kPendingLinger]?: LingerOption }
+
+const lingerOut = new Int32Array(2);
+
+/**
+ * Sets SO_LINGER on the OS socket behind `target`. On a server it is set on
+ * the listening socket, and every socket it accepts inherits it. A socket
+ * that is not connected yet (or a server not yet listening) gets the setting
+ * on 'connect' ('listening').
+ */
+export function setLinger(target: LingerTarget, enabled: boolean, seconds: number = 0): void {
+  validateTarget(target);
+  validateBoolean(enabled, 'enabled');
+  if (enabled) validateLingerSeconds(seconds);
+  else seconds = 0;
+  if (isPending(target)) {
+    deferLinger(target, { enabled, seconds });
+    return;
+  }
+  delete (target as Pending)[kPendingLinger];
+  applyLinger(target, enabled, seconds);
+}
+
+/** Reads SO_LINGER from the kernel (`seconds` is 0 whenever it is off). */
+export function getLinger(target: LingerTarget): LingerOption {
+  validateTarget(target);
+  if (isPending(target))
+    return { ...((target as Pending)[kPendingLinger] ?? { enabled: false, seconds: 0 }) };
+  return readLinger(descriptorOfTarget(target));
+}
+
+export function readLinger(fd: number): LingerOption {
+  const err = native.getLinger(fd, lingerOut);
+  if (err !== 0) throw systemError(err, 'getsockopt');
+  return { enabled: lingerOut[0] === 1, seconds: lingerOut[1] };
+}
+
+export function writeLinger(fd: number, enabled: boolean, seconds: number): void {
+  const err = native.setLinger(fd, enabled, seconds);
+  if (err !== 0) throw systemError(err, 'setsockopt');
+}
+
+function applyLinger(target: LingerTarget, enabled: boolean, seconds: number): void {
+  const handle = tcpHandleOf(target);
+  writeLinger(descriptorOf(handle), enabled, seconds);
+  if (!enabled || seconds === 0) return;
+  if (target instanceof net.Server) guardAcceptedSockets(target);
+  else guardClose(handle);
+}
+
+function deferLinger(target: LingerTarget, option: LingerOption): void {
+  const pending = target as Pending;
+  const alreadyWaiting = pending[kPendingLinger] !== undefined;
+  pending[kPendingLinger] = option;
+  if (alreadyWaiting) return;
+  const event = target instanceof net.Server ? 'listening' : 'connect';
+  target.once(event, () => {
+    const latest = pending[kPendingLinger];
+    delete pending[kPendingLinger];
+    if (latest === undefined) return;
+    try {
+      applyLinger(target, latest.enabled, latest.seconds);
+    } catch (error) {
+      // Nobody is left to throw to: report it the way Node reports socket errors.
+      if (target instanceof net.Socket) target.destroy(error as Error);
+      else target.emit('error', error);
+    }
+  });
+}
+
+/**
+ * Makes every close of this handle (destroy(), auto-destroy after end(), an
+ * http server closing it, this library) first switch a nonzero linger off:
+ * Linux's close() would otherwise block the whole event loop for up to the
+ * linger time. Linger 0 is left alone, so a plain destroy() still resets.
+ */
+export function guardClose(handle: InternalHandle): void {
+  if (handle[kGuarded]) return;
+  handle[kGuarded] = true;
+  const close = handle.close;
+  handle.close = function closeWithoutBlocking(this: InternalHandle, callback?: () => void) {
+    releaseBlockingLinger(this);
+    return close.call(this, callback);
+  };
+}
+
+function releaseBlockingLinger(handle: InternalHandle): void {
+  try {
+    const fd = descriptorOf(handle);
+    if (native.getLinger(fd, lingerOut) === 0 && lingerOut[0] === 1 && lingerOut[1] > 0)
+      native.setLinger(fd, false, 0);
+  } catch {
+    // Already closed underneath: nothing can block.
+  }
+}
+
+/** Accepted sockets inherit the listening socket's linger: guard each one. */
+function guardAcceptedSockets(server: net.Server): void {
+  const marked = server as net.Server & { [kServerGuard]?: true };
+  if (marked[kServerGuard]) return;
+  marked[kServerGuard] = true;
+  server.prependListener('connection', (socket: net.Socket) => {
+    try {
+      guardClose(tcpHandleOf(socket));
+    } catch {
+      // Not a TCP socket or already gone: no close of ours to guard.
+    }
+  });
+}

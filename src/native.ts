@@ -1,0 +1,21 @@
+// The compiled addon (native/), found by node-gyp-build: a prebuild for this
+// platform if the package carries one, else the local build/ output.
+import { join } from 'node:path';
+import nodeGypBuild = require('node-gyp-build');
+
+export interface NativeBinding {
+  /** Each returns 0 or a negative libuv error number. */
+  setLinger(sock: number, enabled: boolean, seconds: number): number;
+  getLinger(sock: number, out: Int32Array): number;
+  shutdown(sock: number, how: 0 | 1 | 2): number;
+  tcpInfo(sock: number, out: Float64Array): number;
+  /** Bytes in the kernel's receive queue, or a negative error number. */
+  readableBytes(sock: number): number;
+  checkTcp(sock: number): number;
+  /** Windows only: the SOCKET behind a libuv TCP handle of this thread's loop. */
+  findSocket(localAddress: string, localPort: number, remoteAddress: string, remotePort: number): number;
+  readonly maxLingerSeconds: number;
+  readonly kernelResetsAfterReadShutdown: boolean;
+}
+
+export const native: NativeBinding = nodeGypBuild(join(__dirname, '..'));

@@ -1,0 +1,105 @@
+// shutdown(): the real shutdown(2) / Winsock shutdown(), with Node's stream
+// state kept consistent, and Winsock's read-side semantics on every platform.
+import * as net from 'node:net';
+import { constants } from 'node:os';
+import { invalidArgValue, systemError } from './errors';
+import { descriptorOf, isPending, tcpHandleOf, validateSocket, type InternalHandle } from './handle';
+import { native } from './native';
+
+export type ShutdownHow = 'read' | 'write' | 'both';
+
+const kReadShutdown = Symbol('socket-linger.readShutdown');
+
+/**
+ * Shuts down one or both directions of a connected socket.
+ *
+ * - `'write'`: FIN after every byte already written (Node's own buffer
+ *   included); later `write()`s fail with ERR_STREAM_WRITE_AFTER_END, reading
+ *   goes on.
+ * - `'read'`: the socket emits 'end' now and its write side stays usable;
+ *   data still queued, or arriving later, resets the connection (Winsock's
+ *   SD_RECEIVE; enforced by this library where the kernel does not).
+ * - `'both'`: both of the above.
+ */
+export function shutdown(socket: net.Socket, how: ShutdownHow): void {
+  validateSocket(socket);
+  if (how !== 'read' && how !== 'write' && how !== 'both')
+    throw invalidArgValue('how', how, "must be one of: 'read', 'write', 'both'");
+  if (isPending(socket)) throw systemError(-constants.errno.ENOTCONN, 'shutdown');
+  const handle = tcpHandleOf(socket);
+  const fd = descriptorOf(handle);
+  if (how !== 'write') shutdownRead(socket, handle, fd);
+  if (how !== 'read' && !socket.destroyed) shutdownWrite(socket, fd);
+}
+
+function shutdownWrite(socket: net.Socket, fd: number): void {
+  if (socket.writableEnded) return;
+  // With nothing left in Node's buffer the FIN can go now, and a failure is
+  // thrown here. Otherwise (and for TLS, which owes a close_notify first)
+  // end() sends it after the flush, through libuv's own shutdown(2).
+  const isTls = (socket as { encrypted?: boolean }).encrypted === true;
+  if (!isTls && socket.writableLength === 0) {
+    const err = native.shutdown(fd, 1);
+    if (err !== 0) throw systemError(err, 'shutdown');
+  }
+  socket.end();
+}
+
+function shutdownRead(socket: net.Socket, handle: InternalHandle, fd: number): void {
+  const marked = socket as net.Socket & { [kReadShutdown]?: true };
+  if (marked[kReadShutdown]) return;
+  const queued = native.readableBytes(fd);
+  if (queued < 0) throw systemError(queued, 'ioctl');
+  if (queued > 0 || socket.readableLength > 0) {
+    // Data is waiting that can now never be delivered: Winsock resets.
+    resetAfterReadShutdown(socket, fd);
+    return;
+  }
+  if (native.kernelResetsAfterReadShutdown) {
+    const err = native.shutdown(fd, 0);
+    if (err !== 0) throw systemError(err, 'shutdown');
+  }
+  marked[kReadShutdown] = true;
+  watchLateData(socket);
+  // 'end' now, but keep the write side open: Node would end() it on 'end'.
+  socket.allowHalfOpen = true;
+  socket.push(null);
+  socket.read(0);
+  keepReading(socket);
+}
+
+/** Any byte that arrives after shutdown(read) resets the connection. */
+function watchLateData(socket: net.Socket): void {
+  // TLS: the TLSWrap reports decrypted data; a plain socket, the TCP handle.
+  const handle = (socket as { _handle?: InternalHandle })._handle;
+  if (!handle?.onread) return;
+  const onread = handle.onread;
+  handle.onread = function onreadAfterReadShutdown(this: InternalHandle, buffer?: ArrayBuffer) {
+    // libuv passes a buffer only with data; EOF and errors come without one.
+    if (buffer !== undefined) {
+      try {
+        resetAfterReadShutdown(socket, descriptorOf(tcpHandleOf(socket)));
+      } catch {
+        socket.destroy();
+      }
+      return;
+    }
+    return onread.call(this, buffer);
+  };
+}
+
+/** libuv must keep reading to notice late data; Node stops once ended. */
+function keepReading(socket: net.Socket): void {
+  const handle = (socket as { _handle?: InternalHandle })._handle;
+  if (handle && handle.reading === false && handle.readStart) {
+    handle.reading = true;
+    handle.readStart();
+  }
+}
+
+function resetAfterReadShutdown(socket: net.Socket, fd: number): void {
+  native.setLinger(fd, true, 0);
+  const error = systemError(-constants.errno.ECONNRESET, 'shutdown');
+  error.message = 'Connection reset: data arrived after shutdown(read)';
+  socket.destroy(error);
+}
