@@ -2,6 +2,7 @@
 // Winsock close matrix as promises that never block the event loop.
 export { setLinger, getLinger, type LingerOption } from './linger';
 export { shutdown, type ShutdownHow } from './shutdown';
+export { getTcpInfo, type TcpInfo, type TcpState } from './tcp-info';
 export { LINGER_MAX_SECONDS } from './validate';
 export type { LingerTarget } from './handle';
 export type { SystemError } from './errors';

@@ -1,0 +1,10 @@
+// ES module entry: the same functions as the CommonJS build (one copy of the
+// addon and of the module state, whichever way the package is loaded).
+import cjs from './index.js';
+
+export const {
+  setLinger, getLinger, shutdown, getTcpInfo, LINGER_MAX_SECONDS,
+} = cjs;
+export type {
+  LingerOption, ShutdownHow, TcpInfo, TcpState, LingerTarget, SystemError,
+} from './index.js';

@@ -1,0 +1,41 @@
+// getTcpInfo(): the kernel's view of a connection, the same shape everywhere.
+import * as net from 'node:net';
+import { systemError } from './errors';
+import { descriptorOf, tcpHandleOf, validateTarget } from './handle';
+import { native } from './native';
+
+export type TcpState =
+  | 'CLOSED' | 'LISTEN' | 'SYN_SENT' | 'SYN_RECEIVED' | 'ESTABLISHED' | 'FIN_WAIT_1'
+  | 'FIN_WAIT_2' | 'CLOSE_WAIT' | 'CLOSING' | 'LAST_ACK' | 'TIME_WAIT';
+
+/** Same order as sl::TcpState in native/socket_ops.h. */
+const STATES: readonly TcpState[] = [
+  'CLOSED', 'LISTEN', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED', 'FIN_WAIT_1',
+  'FIN_WAIT_2', 'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT',
+];
+
+export interface TcpInfo {
+  state: TcpState;
+  /** Bytes in the kernel's send queue not sent yet; null where unknown. */
+  unsentBytes: number | null;
+  /** Bytes sent and not yet acknowledged; null where unknown. */
+  unackedBytes: number | null;
+}
+
+const infoOut = new Float64Array(3);
+
+/** Reads the kernel's TCP state and send-queue figures for a socket or server. */
+export function getTcpInfo(target: net.Socket | net.Server): TcpInfo {
+  validateTarget(target);
+  return readTcpInfo(descriptorOf(tcpHandleOf(target)));
+}
+
+export function readTcpInfo(fd: number): TcpInfo {
+  const err = native.tcpInfo(fd, infoOut);
+  if (err !== 0) throw systemError(err, 'getsockopt');
+  return {
+    state: STATES[infoOut[0]] ?? 'CLOSED',
+    unsentBytes: infoOut[1] < 0 ? null : infoOut[1],
+    unackedBytes: infoOut[2] < 0 ? null : infoOut[2],
+  };
+}

@@ -1,0 +1,146 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import * as dgram from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  getLinger, getTcpInfo, LINGER_MAX_SECONDS, setLinger, shutdown,
+} from '../dist/index.js';
+import { connectPair, delay, expectError, type Pair } from './helpers';
+
+let pair: Pair | undefined;
+afterEach(async () => { await pair?.close(); pair = undefined; });
+
+const notSockets: unknown[] = [undefined, null, 0, 3, 'socket', {}, [], () => {}, { _handle: { fd: 0 } }];
+
+describe('argument errors', () => {
+  it('ERR_INVALID_ARG_TYPE for anything but a socket or server', async () => {
+    for (const value of notSockets) {
+      const error = await expectError(() => setLinger(value as net.Socket, true, 0), 'ERR_INVALID_ARG_TYPE');
+      expect(error).toBeInstanceOf(TypeError);
+      await expectError(() => getLinger(value as net.Socket), 'ERR_INVALID_ARG_TYPE');
+      await expectError(() => shutdown(value as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
+      await expectError(() => getTcpInfo(value as net.Socket), 'ERR_INVALID_ARG_TYPE');
+    }
+    const udp = dgram.createSocket('udp4');
+    await expectError(() => setLinger(udp as unknown as net.Socket, true, 0), 'ERR_INVALID_ARG_TYPE');
+    udp.close();
+    await expectError(() => shutdown(net.createServer() as unknown as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
+  });
+
+  it('enabled must be a boolean, seconds an exact integer in range', async () => {
+    pair = await connectPair();
+    const s = pair.client;
+    for (const enabled of [1, 'yes', null, undefined])
+      await expectError(() => setLinger(s, enabled as boolean, 1), 'ERR_INVALID_ARG_TYPE');
+    for (const seconds of ['1', null, 1n, {}])
+      await expectError(() => setLinger(s, true, seconds as number), 'ERR_INVALID_ARG_TYPE');
+    for (const seconds of [-1, 1.5, NaN, Infinity, -0.5, LINGER_MAX_SECONDS + 1]) {
+      const error = await expectError(() => setLinger(s, true, seconds), 'ERR_OUT_OF_RANGE');
+      expect(error).toBeInstanceOf(RangeError);
+    }
+    // Nothing was changed by the refused calls.
+    expect(getLinger(s)).toEqual({ enabled: false, seconds: 0 });
+    // Off ignores the seconds entirely.
+    setLinger(s, false, -5);
+    expect(getLinger(s)).toEqual({ enabled: false, seconds: 0 });
+  });
+
+  it("ERR_INVALID_ARG_VALUE for a bad 'how'", async () => {
+    pair = await connectPair();
+    for (const how of ['READ', 'send', '', 0, null, 'rdwr']) {
+      const error = await expectError(() => shutdown(pair!.client, how as 'read'), 'ERR_INVALID_ARG_VALUE');
+      expect(error).toBeInstanceOf(TypeError);
+    }
+  });
+});
+
+describe('closed and non-TCP sockets', () => {
+  it('ERR_SOCKET_CLOSED after destroy, even when the fd number now belongs to another socket', async () => {
+    pair = await connectPair();
+    const victim = pair.client;
+    const oldFd = (victim as unknown as { _handle: { fd: number } })._handle.fd;
+    victim.destroy();
+    // A new connection takes the lowest free descriptor: the one just freed.
+    const accepted = once(pair.server, 'connection');
+    const client = net.connect((pair.server.address() as net.AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    const [peer] = (await accepted) as [net.Socket];
+    const other = [client, peer];
+    const fds = other.map((s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
+    expect(fds).toContain(oldFd);
+    const reused = other[fds.indexOf(oldFd)];
+    for (const call of [
+      () => setLinger(victim, true, 0),
+      () => getLinger(victim),
+      () => shutdown(victim, 'both'),
+      () => getTcpInfo(victim),
+    ]) {
+      const error = await expectError(call, 'ERR_SOCKET_CLOSED');
+      expect(error).toBeInstanceOf(Error);
+    }
+    expect(getLinger(reused)).toEqual({ enabled: false, seconds: 0 });
+    expect(getTcpInfo(reused).state).toBe('ESTABLISHED');
+    client.destroy();
+    peer.destroy();
+  });
+
+  it('ERR_SOCKET_CLOSED after the socket closed by itself', async () => {
+    pair = await connectPair();
+    pair.client.end();
+    pair.peer.resume();
+    pair.peer.end();
+    await once(pair.client, 'close');
+    await expectError(() => setLinger(pair!.client, true, 0), 'ERR_SOCKET_CLOSED');
+  });
+
+  it('ERR_INVALID_HANDLE_TYPE for pipes (client and server)', async () => {
+    const path = process.platform === 'win32'
+      ? `\\\\?\\pipe\\socket-linger-${process.pid}`
+      : join(mkdtempSync(join(tmpdir(), 'socket-linger-')), 'pipe.sock');
+    const server = net.createServer((s) => s.resume());
+    server.listen(path);
+    await once(server, 'listening');
+    const client = net.connect(path);
+    await once(client, 'connect');
+    for (const call of [
+      () => setLinger(client, true, 0),
+      () => getLinger(client),
+      () => shutdown(client, 'write'),
+      () => getTcpInfo(client),
+      () => setLinger(server, true, 1),
+      () => getLinger(server),
+    ]) {
+      const error = await expectError(call, 'ERR_INVALID_HANDLE_TYPE');
+      expect(error).toBeInstanceOf(TypeError);
+    }
+    client.destroy();
+    server.close();
+  });
+
+  it('system errors carry code, errno and syscall', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 0);
+    pair.client.destroy(); // the peer (not reading) is reset underneath
+    await delay(50);
+    expect(getTcpInfo(pair.peer).state).toBe('CLOSED');
+    const error = await expectError(() => shutdown(pair!.peer, 'write'), 'ENOTCONN');
+    expect(error.syscall).toBe('shutdown');
+    expect(error.errno).toBeLessThan(0);
+    expect(error.message).toMatch(/^shutdown ENOTCONN/);
+  });
+
+  it('a deferred setting that fails is reported on the socket, not thrown into the void', async () => {
+    const client = new net.Socket();
+    setLinger(client, true, 1);
+    const error = new Promise<Error>((resolve) => client.once('error', resolve));
+    const path = join(mkdtempSync(join(tmpdir(), 'socket-linger-')), 'p.sock');
+    const server = net.createServer().listen(path);
+    await once(server, 'listening');
+    client.connect(path); // a pipe: the pending TCP option cannot apply
+    expect((await error as NodeJS.ErrnoException).code).toBe('ERR_INVALID_HANDLE_TYPE');
+    server.close();
+  });
+});

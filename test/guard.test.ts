@@ -1,0 +1,111 @@
+// A nonzero linger must never be in force when a handle closes: on Linux that
+// close() blocks the whole event loop for up to the linger time.
+import { afterEach, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import * as http from 'node:http';
+import { once } from 'node:events';
+import { getTcpInfo, setLinger } from '../dist/index.js';
+import { native } from '../dist/native.js';
+import { connectPair, delay, fillKernelSendQueue, measureStall, watchPeer, type Pair } from './helpers';
+
+let pair: Pair | undefined;
+afterEach(async () => { await pair?.close(); pair = undefined; });
+
+const LINGER = 2; // seconds a blocking close would stall the loop
+
+describe('close guard for linger n > 0', () => {
+  it('control: the raw kernel option does block destroy() (the trap this package removes)', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    await fillKernelSendQueue(client);
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(native.setLinger(fd, true, 1)).toBe(0); // no guard: straight to the kernel
+    const { maxStallMs } = await measureStall(async () => { client.destroy(); });
+    expect(maxStallMs).toBeGreaterThan(800);
+    peer.destroy();
+  });
+
+  it('destroy() with megabytes unsent: no stall, and the peer gets every byte and FIN', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, LINGER);
+    const written = await fillKernelSendQueue(client, 1024 * 1024);
+    const before = getTcpInfo(client);
+    expect((before.unsentBytes ?? 0) + (before.unackedBytes ?? 0)).toBeGreaterThan(0);
+    const { maxStallMs } = await measureStall(async () => {
+      client.destroy();
+      await once(client, 'close');
+    });
+    expect(maxStallMs).toBeLessThan(500);
+    const view = await watchPeer(peer).done; // starts reading only now
+    expect(view).toMatchObject({ bytes: written, ended: true, error: null, outcome: 'FIN' });
+  });
+
+  it('auto-destroy after end() does not block either', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, LINGER);
+    const written = await fillKernelSendQueue(client);
+    const peerView = watchPeer(peer, { startPaused: true });
+    const { maxStallMs } = await measureStall(async () => {
+      client.end();
+      await delay(100);
+      peer.resume();
+      peer.end(); // the peer's FIN lets Node auto-destroy the client
+      await once(client, 'close');
+    });
+    expect(maxStallMs).toBeLessThan(500);
+    expect((await peerView.done).bytes).toBe(written);
+  });
+
+  it('linger 0 stays in force: a plain destroy() still resets', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 5);
+    setLinger(pair.client, true, 0);
+    const view = watchPeer(pair.peer);
+    pair.client.destroy();
+    expect((await view.done).outcome).toBe('RST');
+  });
+
+  it('sockets accepted by a server with linger n > 0 close without blocking', async () => {
+    const server = net.createServer({ pauseOnConnect: true });
+    setLinger(server, true, LINGER);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+    client.pause();
+    const [socket] = (await accepted) as [net.Socket];
+    const written = await fillKernelSendQueue(socket);
+    const { maxStallMs } = await measureStall(async () => {
+      socket.destroy();
+      await once(socket, 'close');
+    });
+    expect(maxStallMs).toBeLessThan(500);
+    const view = await watchPeer(client).done;
+    expect(view).toMatchObject({ bytes: written, ended: true, error: null });
+    client.destroy();
+    server.close();
+  });
+
+  it('an http server closing keep-alive sockets with inherited linger does not block', async () => {
+    const body = Buffer.alloc(4 * 1024 * 1024, 0x62);
+    const server = http.createServer((req, res) => res.end(body));
+    setLinger(server, true, LINGER);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    // A raw client that asks, then stops reading: the response stays queued.
+    const client = net.connect(port, '127.0.0.1');
+    client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    client.pause();
+    await delay(200);
+    const { maxStallMs } = await measureStall(async () => {
+      server.closeAllConnections();
+      await delay(100);
+    });
+    expect(maxStallMs).toBeLessThan(500);
+    client.destroy();
+    server.close();
+  });
+});

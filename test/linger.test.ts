@@ -1,0 +1,119 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { getLinger, LINGER_MAX_SECONDS, setLinger } from '../dist/index.js';
+import { native } from '../dist/native.js';
+import { connectPair, delay, watchPeer, type Pair } from './helpers';
+
+let pair: Pair | undefined;
+afterEach(async () => { await pair?.close(); pair = undefined; });
+
+/** SO_LINGER as the kernel has it, read straight through the addon. */
+function kernelLinger(socket: net.Socket) {
+  const out = new Int32Array(2);
+  const handle = (socket as unknown as { _handle: { fd: number } })._handle;
+  expect(native.getLinger(handle.fd, out)).toBe(0);
+  return { enabled: out[0] === 1, seconds: out[1] };
+}
+
+describe('setLinger / getLinger', () => {
+  it('round-trips through the kernel', async () => {
+    pair = await connectPair();
+    const { client } = pair;
+    expect(getLinger(client)).toEqual({ enabled: false, seconds: 0 });
+    for (const seconds of [0, 1, 7, 300, LINGER_MAX_SECONDS]) {
+      setLinger(client, true, seconds);
+      expect(kernelLinger(client)).toEqual({ enabled: true, seconds });
+      expect(getLinger(client)).toEqual({ enabled: true, seconds });
+    }
+    setLinger(client, false, 42);
+    expect(kernelLinger(client).enabled).toBe(false);
+    expect(getLinger(client)).toEqual({ enabled: false, seconds: 0 });
+  });
+
+  it('defaults seconds to 0 and works on the accepted end too', async () => {
+    pair = await connectPair();
+    setLinger(pair.peer, true);
+    expect(kernelLinger(pair.peer)).toEqual({ enabled: true, seconds: 0 });
+    expect(kernelLinger(pair.client)).toEqual({ enabled: false, seconds: 0 });
+  });
+
+  it('reports the kernel value, not a cached one', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 5);
+    const fd = (pair.client as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(native.setLinger(fd, true, 9)).toBe(0); // changed behind the library's back
+    expect(getLinger(pair.client)).toEqual({ enabled: true, seconds: 9 });
+  });
+
+  it('linger 0 then a plain destroy() resets the peer', async () => {
+    pair = await connectPair();
+    const peer = watchPeer(pair.peer);
+    pair.client.write('hello');
+    await delay(50);
+    setLinger(pair.client, true, 0);
+    pair.client.destroy();
+    const view = await peer.done;
+    expect(view.outcome).toBe('RST');
+  });
+
+  it('without linger a plain destroy() gives the peer a FIN', async () => {
+    pair = await connectPair();
+    const peer = watchPeer(pair.peer);
+    pair.client.write('hello');
+    await delay(50);
+    pair.client.destroy();
+    const view = await peer.done;
+    expect(view).toMatchObject({ bytes: 5, ended: true, error: null, outcome: 'FIN' });
+  });
+
+  it('applies a setting made before connect on connect, the last one winning', async () => {
+    const server = net.createServer((s) => s.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = new net.Socket();
+    setLinger(client, true, 3);
+    setLinger(client, true, 11);
+    expect(getLinger(client)).toEqual({ enabled: true, seconds: 11 });
+    client.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    expect(client.connecting).toBe(true);
+    await once(client, 'connect');
+    expect(kernelLinger(client)).toEqual({ enabled: true, seconds: 11 });
+    client.destroy();
+    server.close();
+  });
+
+  it('waits for DNS lookup: connect by host name', async () => {
+    const server = net.createServer((s) => s.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = net.connect({ port: (server.address() as net.AddressInfo).port, host: 'localhost', family: 4 });
+    setLinger(client, true, 4);
+    await once(client, 'connect');
+    expect(kernelLinger(client)).toEqual({ enabled: true, seconds: 4 });
+    client.destroy();
+    server.close();
+  });
+
+  it('sets the listening socket, and accepted sockets inherit it', async () => {
+    const server = net.createServer();
+    setLinger(server, true, 6); // not listening yet: applied on 'listening'
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    expect(getLinger(server)).toEqual({ enabled: true, seconds: 6 });
+    const accepted = once(server, 'connection');
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    const [socket] = (await accepted) as [net.Socket];
+    expect(kernelLinger(socket)).toEqual({ enabled: true, seconds: 6 });
+    expect(getLinger(client)).toEqual({ enabled: false, seconds: 0 });
+    socket.destroy();
+    client.destroy();
+    server.close();
+  });
+
+  it('works over IPv6 loopback', async () => {
+    pair = await connectPair({ host: '::1' });
+    setLinger(pair.client, true, 2);
+    expect(getLinger(pair.client)).toEqual({ enabled: true, seconds: 2 });
+  });
+});
