@@ -106,6 +106,15 @@ Napi::Value ReadableBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), err != 0 ? err : static_cast<double>(bytes));
 }
 
+// pendingError(sock) -> the pending socket error (< 0), 0 for none, or err
+Napi::Value PendingError(const Napi::CallbackInfo& info) {
+  sl::Sock s;
+  if (!ReadSock(info, 0, &s)) return {};
+  int pending = 0;
+  int err = sl::PendingError(s, &pending);
+  return Result(info, err != 0 ? err : pending);
+}
+
 // checkTcp(sock) -> err
 Napi::Value CheckTcp(const Napi::CallbackInfo& info) {
   sl::Sock s;
@@ -141,6 +150,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
   exports.Set("readableBytes",
               Napi::Function::New(env, ReadableBytes, "readableBytes"));
+  exports.Set("pendingError",
+              Napi::Function::New(env, PendingError, "pendingError"));
   exports.Set("checkTcp", Napi::Function::New(env, CheckTcp, "checkTcp"));
   exports.Set("findSocket", Napi::Function::New(env, FindSocket, "findSocket"));
   exports.Set("maxLingerSeconds", Napi::Number::New(env, sl::kMaxLingerSeconds));

@@ -46,6 +46,10 @@ int Shutdown(Sock s, ShutdownHow how);
 int GetTcpInfo(Sock s, TcpInfo* out);
 // Bytes waiting in the kernel's receive queue (FIONREAD).
 int ReadableBytes(Sock s, int64_t* out);
+// The socket's pending error (SO_ERROR, which reading clears) as a negative
+// error number in *out, 0 when none: how a reset that Node reported as EOF
+// can still be told apart from a FIN.
+int PendingError(Sock s, int* out);
 // 0 when s is a TCP (IPv4/IPv6 stream) socket, else a negative error.
 int CheckTcp(Sock s);
 

@@ -69,6 +69,15 @@ int ReadableBytes(Sock s, int64_t* out) {
   return 0;
 }
 
+int PendingError(Sock s, int* out) {
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (getsockopt(static_cast<int>(s), SOL_SOCKET, SO_ERROR, &error, &len) != 0)
+    return LastError();
+  *out = -error;
+  return 0;
+}
+
 int CheckTcp(Sock s) {
   int type = 0;
   socklen_t len = sizeof type;

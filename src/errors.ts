@@ -72,3 +72,9 @@ export function systemError(errno: number, syscall: SystemCall): SystemError {
   error.syscall = syscall;
   return error;
 }
+
+/** libuv's (negative) number for an error name, the same on every platform. */
+export function errnoOf(name: string): number {
+  for (const [errno, [code]] of getSystemErrorMap()) if (code === name) return errno;
+  throw new Error(`unknown system error ${name}`);
+}

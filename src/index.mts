@@ -4,7 +4,9 @@ import cjs from './index.js';
 
 export const {
   setLinger, getLinger, shutdown, getTcpInfo, LINGER_MAX_SECONDS,
+  closeSocket, abortiveClose, gracefulShutdown, DEFAULT_SHUTDOWN_TIMEOUT_MS,
 } = cjs;
 export type {
   LingerOption, ShutdownHow, TcpInfo, TcpState, LingerTarget, SystemError,
+  CloseResult, CloseOptions, GracefulShutdownOptions,
 } from './index.js';

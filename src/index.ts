@@ -6,3 +6,7 @@ export { getTcpInfo, type TcpInfo, type TcpState } from './tcp-info';
 export { LINGER_MAX_SECONDS } from './validate';
 export type { LingerTarget } from './handle';
 export type { SystemError } from './errors';
+export {
+  closeSocket, abortiveClose, gracefulShutdown, DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  type CloseResult, type CloseOptions, type GracefulShutdownOptions,
+} from './close';

@@ -11,6 +11,8 @@ export interface NativeBinding {
   tcpInfo(sock: number, out: Float64Array): number;
   /** Bytes in the kernel's receive queue, or a negative error number. */
   readableBytes(sock: number): number;
+  /** The pending socket error (SO_ERROR, cleared by reading it) or 0. */
+  pendingError(sock: number): number;
   checkTcp(sock: number): number;
   /** Windows only: the SOCKET behind a libuv TCP handle of this thread's loop. */
   findSocket(localAddress: string, localPort: number, remoteAddress: string, remotePort: number): number;

@@ -1,10 +1,10 @@
 // shutdown(): the real shutdown(2) / Winsock shutdown(), with Node's stream
 // state kept consistent, and Winsock's read-side semantics on every platform.
 import * as net from 'node:net';
-import { constants } from 'node:os';
-import { invalidArgValue, systemError } from './errors';
-import { descriptorOf, isPending, tcpHandleOf, validateSocket, type InternalHandle } from './handle';
+import { errnoOf, invalidArgValue, systemError } from './errors';
+import { descriptorOf, isPending, tcpHandleOf, validateSocket } from './handle';
 import { native } from './native';
+import { filterReads } from './reading';
 
 export type ShutdownHow = 'read' | 'write' | 'both';
 
@@ -25,10 +25,9 @@ export function shutdown(socket: net.Socket, how: ShutdownHow): void {
   validateSocket(socket);
   if (how !== 'read' && how !== 'write' && how !== 'both')
     throw invalidArgValue('how', how, "must be one of: 'read', 'write', 'both'");
-  if (isPending(socket)) throw systemError(-constants.errno.ENOTCONN, 'shutdown');
-  const handle = tcpHandleOf(socket);
-  const fd = descriptorOf(handle);
-  if (how !== 'write') shutdownRead(socket, handle, fd);
+  if (isPending(socket)) throw systemError(errnoOf('ENOTCONN'), 'shutdown');
+  const fd = descriptorOf(tcpHandleOf(socket));
+  if (how !== 'write') shutdownRead(socket, fd);
   if (how !== 'read' && !socket.destroyed) shutdownWrite(socket, fd);
 }
 
@@ -45,7 +44,7 @@ function shutdownWrite(socket: net.Socket, fd: number): void {
   socket.end();
 }
 
-function shutdownRead(socket: net.Socket, handle: InternalHandle, fd: number): void {
+function shutdownRead(socket: net.Socket, fd: number): void {
   const marked = socket as net.Socket & { [kReadShutdown]?: true };
   if (marked[kReadShutdown]) return;
   const queued = native.readableBytes(fd);
@@ -65,41 +64,24 @@ function shutdownRead(socket: net.Socket, handle: InternalHandle, fd: number): v
   socket.allowHalfOpen = true;
   socket.push(null);
   socket.read(0);
-  keepReading(socket);
 }
 
 /** Any byte that arrives after shutdown(read) resets the connection. */
 function watchLateData(socket: net.Socket): void {
-  // TLS: the TLSWrap reports decrypted data; a plain socket, the TCP handle.
-  const handle = (socket as { _handle?: InternalHandle })._handle;
-  if (!handle?.onread) return;
-  const onread = handle.onread;
-  handle.onread = function onreadAfterReadShutdown(this: InternalHandle, buffer?: ArrayBuffer) {
-    // libuv passes a buffer only with data; EOF and errors come without one.
-    if (buffer !== undefined) {
-      try {
-        resetAfterReadShutdown(socket, descriptorOf(tcpHandleOf(socket)));
-      } catch {
-        socket.destroy();
-      }
-      return;
+  filterReads(socket, (hasData) => {
+    if (!hasData) return true; // the peer's FIN or an error: Node handles it
+    try {
+      resetAfterReadShutdown(socket, descriptorOf(tcpHandleOf(socket)));
+    } catch {
+      socket.destroy();
     }
-    return onread.call(this, buffer);
-  };
-}
-
-/** libuv must keep reading to notice late data; Node stops once ended. */
-function keepReading(socket: net.Socket): void {
-  const handle = (socket as { _handle?: InternalHandle })._handle;
-  if (handle && handle.reading === false && handle.readStart) {
-    handle.reading = true;
-    handle.readStart();
-  }
+    return false;
+  });
 }
 
 function resetAfterReadShutdown(socket: net.Socket, fd: number): void {
   native.setLinger(fd, true, 0);
-  const error = systemError(-constants.errno.ECONNRESET, 'shutdown');
+  const error = systemError(errnoOf('ECONNRESET'), 'shutdown');
   error.message = 'Connection reset: data arrived after shutdown(read)';
   socket.destroy(error);
 }

@@ -1,0 +1,282 @@
+// The Winsock close matrix as promises: closeSocket() (driven by the
+// socket's linger option), abortiveClose() and gracefulShutdown(). None of
+// them lets a nonzero kernel linger be in force when the handle closes, so
+// nothing ever blocks the event loop: the waiting is done here, in timers.
+import * as net from 'node:net';
+import { errnoOf, invalidArgType } from './errors';
+import { descriptorOf, isPending, tcpHandleOf, validateSocket } from './handle';
+import { guardClose, readLinger } from './linger';
+import { native } from './native';
+import { pollUntil } from './poller';
+import { filterReads } from './reading';
+import { readTcpInfo } from './tcp-info';
+import { validateTimeout } from './validate';
+
+export interface CloseResult {
+  /** What the peer got: every byte and a FIN, or an RST. */
+  type: 'graceful' | 'abortive';
+  /** Whether the promise waited for delivery (linger > 0, shutdown sequence). */
+  waited: boolean;
+  /** The wait ran out and the connection was reset. */
+  timedOut: boolean;
+  elapsedMs: number;
+}
+
+export interface CloseOptions {
+  /** Aborting turns any wait into an abortive close, now. */
+  signal?: AbortSignal;
+}
+
+export interface GracefulShutdownOptions extends CloseOptions {
+  /** How long to wait for the peer's FIN, in ms (default 30 000). */
+  timeout?: number;
+}
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/**
+ * Winsock closesocket(), driven by the socket's linger option:
+ * - off: settles at once; queued data (Node's buffer too) is still delivered,
+ *   then FIN, then the handle is released;
+ * - on, 0 s: RST now, unsent data discarded;
+ * - on, n s: waits (asynchronously) until every byte and the FIN are
+ *   acknowledged, then closes; after n s, RST.
+ */
+export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise<CloseResult> {
+  return settle(() => {
+    validateSocket(socket);
+    const { signal } = validateOptions(options);
+    const start = performance.now();
+    if (isPending(socket)) return abortConnect(socket, start);
+    const fd = descriptorOf(tcpHandleOf(socket));
+    const linger = readLinger(fd);
+    if (signal?.aborted || (linger.enabled && linger.seconds === 0))
+      return reset(socket, start, false, false);
+    absorbErrors(socket);
+    discardReads(socket);
+    if (!linger.enabled) {
+      releaseAfterFlush(socket);
+      return Promise.resolve(result('graceful', false, false, start));
+    }
+    return lingerThenClose(socket, linger.seconds * 1000, start, signal);
+  });
+}
+
+/**
+ * RST now: linger {on, 0} and close. Unlike socket.resetAndDestroy() it
+ * works on TLS sockets and while an end() is still pending.
+ */
+export function abortiveClose(socket: net.Socket): Promise<CloseResult> {
+  return settle(() => {
+    validateSocket(socket);
+    const start = performance.now();
+    if (isPending(socket)) return abortConnect(socket, start);
+    return reset(socket, start, false, false);
+  });
+}
+
+/**
+ * The shutdown sequence Microsoft documents (nginx's lingering close): flush,
+ * shutdown(write), keep receiving until the peer's FIN (data still reaches
+ * 'data' listeners, or is drained), close. After `timeout` ms: RST.
+ */
+export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownOptions): Promise<CloseResult> {
+  return settle(() => {
+    validateSocket(socket);
+    const { signal, timeout } = validateOptions(options, true);
+    const start = performance.now();
+    if (isPending(socket)) return abortConnect(socket, start);
+    const handle = tcpHandleOf(socket);
+    if (signal?.aborted) return reset(socket, start, false, false);
+    // Whoever closes in the end (Node's auto-destroy, us), it must not block.
+    guardClose(handle);
+    const errors = absorbErrors(socket);
+    return new Promise<CloseResult>((resolve) => {
+      let peerReset = false;
+      const finish = settleOnce(socket, start, true, signal, timeout, resolve, () => {
+        clearListeners();
+      });
+      const closeWhenDone = () => {
+        if (socket.readableEnded && socket.writableFinished) socket.destroy();
+      };
+      const onEnd = () => {
+        // Node reports a hang-up after a partial read as EOF: ask the kernel.
+        peerReset = wasReset(socket);
+        closeWhenDone();
+      };
+      const onClose = () => finish(errors.seen || peerReset ? 'abortive' : 'graceful', false);
+      const clearListeners = () => {
+        socket.off('end', onEnd);
+        socket.off('finish', closeWhenDone);
+        socket.off('close', onClose);
+      };
+      socket.on('end', onEnd);
+      socket.on('finish', closeWhenDone);
+      socket.on('close', onClose);
+      if (socket.listenerCount('data') === 0 && socket.listenerCount('readable') === 0) socket.resume();
+      socket.end();
+      closeWhenDone();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+function lingerThenClose(
+  socket: net.Socket, timeoutMs: number, start: number, signal: AbortSignal | undefined,
+): Promise<CloseResult> {
+  return new Promise<CloseResult>((resolve) => {
+    const finish = settleOnce(socket, start, true, signal, timeoutMs, resolve, () => {
+      stopPolling();
+      socket.off('close', onClose);
+    });
+    const onClose = () => finish('graceful', false); // closed underneath us
+    socket.once('close', onClose);
+    let stopPolling = () => {};
+    const startPolling = () => {
+      stopPolling = pollUntil(() => {
+        if (!isDelivered(socket)) return false;
+        finish(closeGracefully(socket), false);
+        return true;
+      });
+    };
+    socket.end();
+    if (socket.writableFinished) startPolling();
+    else socket.once('finish', startPolling);
+  });
+}
+
+/** Every byte and the FIN acknowledged by the peer. */
+function isDelivered(socket: net.Socket): boolean {
+  let info;
+  try {
+    info = readTcpInfo(descriptorOf(tcpHandleOf(socket)));
+  } catch {
+    return false; // closing underneath: the 'close' listener settles
+  }
+  const finAcked = info.state === 'FIN_WAIT_2' || info.state === 'TIME_WAIT' || info.state === 'CLOSED';
+  return finAcked && !info.unsentBytes && !info.unackedBytes;
+}
+
+/**
+ * Linger off, then close. Unread bytes in the receive queue make the kernel
+ * send RST instead of FIN (RFC 1122): report that, never a FIN not sent.
+ */
+function closeGracefully(socket: net.Socket): CloseResult['type'] {
+  let type: CloseResult['type'] = 'graceful';
+  try {
+    const fd = descriptorOf(tcpHandleOf(socket));
+    native.setLinger(fd, false, 0);
+    if (native.readableBytes(fd) > 0) type = 'abortive';
+  } catch {
+    // Already closed: nothing left to send either way.
+  }
+  socket.destroy();
+  return type;
+}
+
+/** Row 1: the handle is released once Node's buffer is flushed and the FIN queued. */
+function releaseAfterFlush(socket: net.Socket): void {
+  socket.end();
+  if (socket.writableFinished) closeGracefully(socket);
+  else socket.once('finish', () => closeGracefully(socket));
+}
+
+/** linger {on, 0} and close: RST. Settles when the handle is closed. */
+function reset(socket: net.Socket, start: number, waited: boolean, timedOut: boolean): Promise<CloseResult> {
+  resetNow(socket);
+  return closed(socket).then(() => result('abortive', waited, timedOut, start));
+}
+
+function resetNow(socket: net.Socket): void {
+  const fd = descriptorOf(tcpHandleOf(socket));
+  native.setLinger(fd, true, 0);
+  socket.destroy();
+}
+
+/** Closing a socket still connecting: there is no connection to end. */
+function abortConnect(socket: net.Socket, start: number): Promise<CloseResult> {
+  socket.destroy();
+  return closed(socket).then(() => result('abortive', false, false, start));
+}
+
+/**
+ * One settlement for a waiting close: by delivery, by `timeoutMs` (RST,
+ * timedOut) or by the abort signal (RST).
+ */
+function settleOnce(
+  socket: net.Socket, start: number, waited: boolean, signal: AbortSignal | undefined,
+  timeoutMs: number, resolve: (value: CloseResult) => void, cleanup: () => void,
+) {
+  let settled = false;
+  const finish = (type: CloseResult['type'], timedOut: boolean) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    cleanup();
+    resolve(result(type, waited, timedOut, start));
+  };
+  const abortively = (timedOut: boolean) => {
+    try {
+      resetNow(socket);
+    } catch {
+      // Closed meanwhile: the reset has nothing left to cut.
+    }
+    finish('abortive', timedOut);
+  };
+  const onAbort = () => abortively(false);
+  const timer = setTimeout(() => abortively(true), timeoutMs);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return finish;
+}
+
+function closed(socket: net.Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** Winsock's closesocket(): the application receives nothing more. */
+function discardReads(socket: net.Socket): void {
+  filterReads(socket, () => false);
+}
+
+/** Errors during a close belong to its result, not to an 'error' crash. */
+function absorbErrors(socket: net.Socket): { seen: boolean } {
+  const errors = { seen: false };
+  socket.on('error', () => { errors.seen = true; });
+  return errors;
+}
+
+/** A reset leaves ECONNRESET pending on the socket; a FIN leaves nothing. */
+function wasReset(socket: net.Socket): boolean {
+  try {
+    return native.pendingError(descriptorOf(tcpHandleOf(socket))) === errnoOf('ECONNRESET');
+  } catch {
+    return false;
+  }
+}
+
+function result(type: CloseResult['type'], waited: boolean, timedOut: boolean, start: number): CloseResult {
+  return { type, waited, timedOut, elapsedMs: Math.round((performance.now() - start) * 10) / 10 };
+}
+
+function validateOptions(options: unknown, withTimeout = false): { signal?: AbortSignal; timeout: number } {
+  if (options === undefined) return { timeout: DEFAULT_SHUTDOWN_TIMEOUT_MS };
+  if (options === null || typeof options !== 'object')
+    throw invalidArgType('options', 'of type object', options);
+  const { signal, timeout } = options as GracefulShutdownOptions;
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+  if (withTimeout && timeout !== undefined) validateTimeout(timeout, 'options.timeout');
+  return { signal, timeout: timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS };
+}
+
+/** The promise functions never throw synchronously: errors reject. */
+function settle<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return run();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
