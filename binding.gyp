@@ -9,7 +9,7 @@
       "conditions": [
         ["OS=='win'", {
           "sources": ["native/socket_ops_win32.cc", "native/socket_lookup_win32.cc"],
-          "libraries": ["-lws2_32"],
+          "libraries": ["-lws2_32", "-liphlpapi"],
           "msvs_settings": {"VCCLCompilerTool": {"AdditionalOptions": ["/std:c++17"]}}
         }],
         ["OS!='win'", {
