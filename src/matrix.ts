@@ -1,0 +1,247 @@
+// The close matrix, run live on loopback: every row of the Winsock table, the
+// shutdown sequence and the raw blocking-close trap, each with a peer that
+// reads and one that does not, judged by what the peer's kernel saw.
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { abortiveClose, closeSocket, gracefulShutdown, type CloseResult } from './close';
+import { setLinger, writeLinger } from './linger';
+import { descriptorOf, tcpHandleOf } from './handle';
+import { getTcpInfo } from './tcp-info';
+
+export type PeerMode = 'reads' | 'does not read';
+
+export interface MatrixRow {
+  close: string;
+  setting: string;
+  peer: PeerMode;
+  /** What the close call settled with (null for a plain destroy()). */
+  result: CloseResult | null;
+  /** How long the close call took to settle, ms. */
+  tookMs: number;
+  peerBytes: number;
+  totalBytes: number;
+  /** What ended the connection at the peer, by its kernel state. */
+  peerSaw: 'FIN' | 'RST' | 'nothing';
+  /** Longest event-loop stall from the close call to the peer's verdict, ms. */
+  maxStallMs: number;
+  /** What the Winsock documentation says should happen. */
+  expected: string;
+  /** Whether it did; null for the informational trap rows. */
+  ok: boolean | null;
+  mismatches: string[];
+}
+
+export interface MatrixOptions {
+  /** Bytes written before each close (default 8 MiB: more than kernel buffers hold). */
+  payloadBytes?: number;
+  /** n for the lingering rows, seconds (default 1). */
+  lingerSeconds?: number;
+}
+
+/** A stall longer than this counts as blocking the event loop. */
+export const STALL_LIMIT_MS = 200;
+
+interface Scenario {
+  close: string;
+  setting: string;
+  expected: (peer: PeerMode, n: number) => string;
+  prepare?: (socket: net.Socket, n: number) => void;
+  run: (socket: net.Socket, n: number) => Promise<CloseResult | null>;
+  /** The peer's part: when it ends its side (for the shutdown sequence). */
+  peerEndsAfterFin?: boolean;
+  check: (row: MatrixRow, n: number) => string[];
+  informational?: boolean;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    close: 'closeSocket()',
+    setting: 'SO_DONTLINGER (off)',
+    prepare: (s) => setLinger(s, false),
+    run: (s) => closeSocket(s),
+    expected: () => 'graceful, no wait; every byte + FIN',
+    check: (row) => [
+      ...expectResult(row, 'graceful', false, false),
+      ...(row.tookMs < 100 ? [] : ['did not settle at once']),
+      ...expectPeer(row, 'FIN', true),
+    ],
+  },
+  {
+    close: 'closeSocket()',
+    setting: 'SO_LINGER {on, 0}',
+    prepare: (s) => setLinger(s, true, 0),
+    run: (s) => closeSocket(s),
+    expected: () => 'abortive, no wait; RST, unsent data lost',
+    check: (row) => [
+      ...expectResult(row, 'abortive', false, false),
+      ...(row.tookMs < 100 ? [] : ['did not settle at once']),
+      ...expectPeer(row, 'RST', false),
+    ],
+  },
+  {
+    close: 'closeSocket()',
+    setting: 'SO_LINGER {on, n}',
+    prepare: (s, n) => setLinger(s, true, n),
+    run: (s) => closeSocket(s),
+    expected: (peer, n) => peer === 'reads'
+      ? `graceful, waits < ${n} s; every byte + FIN`
+      : `abortive at ${n} s; RST`,
+    check: (row, n) => row.peer === 'reads'
+      ? [...expectResult(row, 'graceful', true, false), ...expectPeer(row, 'FIN', true)]
+      : [
+        ...expectResult(row, 'abortive', true, true),
+        ...(Math.abs(row.tookMs - n * 1000) <= 100 ? [] : [`settled at ${row.tookMs} ms, not ${n * 1000}`]),
+        ...expectPeer(row, 'RST', false),
+      ],
+  },
+  {
+    close: 'abortiveClose()',
+    setting: 'any',
+    run: (s) => abortiveClose(s),
+    expected: () => 'abortive, no wait; RST',
+    check: (row) => [...expectResult(row, 'abortive', false, false), ...expectPeer(row, 'RST', false)],
+  },
+  {
+    close: 'gracefulShutdown()',
+    setting: 'timeout n s',
+    run: (s, n) => gracefulShutdown(s, { timeout: n * 1000 }),
+    peerEndsAfterFin: true,
+    expected: (peer, n) => peer === 'reads'
+      ? 'graceful after the peer\'s FIN; every byte + FIN'
+      : `abortive at ${n} s; RST`,
+    check: (row) => row.peer === 'reads'
+      ? [...expectResult(row, 'graceful', true, false), ...expectPeer(row, 'FIN', true)]
+      : [...expectResult(row, 'abortive', true, true), ...expectPeer(row, 'RST', false)],
+  },
+  {
+    close: 'destroy() (no library)',
+    setting: 'kernel SO_LINGER {on, n}',
+    // Straight to the kernel, without the close guard: what users hit today.
+    prepare: (s, n) => writeLinger(descriptorOf(tcpHandleOf(s)), true, n),
+    run: async (s) => { s.destroy(); return null; },
+    // A peer in this same process cannot read while the loop is blocked.
+    expected: (_peer, n) => process.platform === 'linux'
+      ? `Linux: blocks the event loop up to ${n} s`
+      : 'returns at once (the kernel does not wait)',
+    check: () => [],
+    informational: true,
+  },
+  {
+    close: 'destroy()',
+    setting: 'setLinger(s, true, n)',
+    // The close guard switches the linger off first: FIN in the background.
+    prepare: (s, n) => setLinger(s, true, n),
+    run: async (s) => { s.destroy(); return null; },
+    expected: () => 'no stall; kernel-queued bytes + FIN',
+    check: (row) => (row.peerSaw === 'FIN' ? [] : [`peer saw ${row.peerSaw}, expected FIN`]),
+  },
+];
+
+function expectResult(row: MatrixRow, type: CloseResult['type'], waited: boolean, timedOut: boolean): string[] {
+  const r = row.result;
+  if (!r) return ['no result'];
+  const out: string[] = [];
+  if (r.type !== type) out.push(`type ${r.type}, expected ${type}`);
+  if (r.waited !== waited) out.push(`waited ${r.waited}, expected ${waited}`);
+  if (r.timedOut !== timedOut) out.push(`timedOut ${r.timedOut}, expected ${timedOut}`);
+  return out;
+}
+
+function expectPeer(row: MatrixRow, saw: 'FIN' | 'RST', everyByte: boolean): string[] {
+  const out: string[] = [];
+  if (row.peerSaw !== saw) out.push(`peer saw ${row.peerSaw}, expected ${saw}`);
+  if (everyByte && row.peerBytes !== row.totalBytes)
+    out.push(`peer got ${row.peerBytes} of ${row.totalBytes} bytes`);
+  if (!everyByte && row.peerBytes >= row.totalBytes) out.push('peer got every byte despite the reset');
+  return out;
+}
+
+/** Runs every scenario with both kinds of peer; rows in table order. */
+export async function runMatrix(options: MatrixOptions = {}): Promise<MatrixRow[]> {
+  const payloadBytes = options.payloadBytes ?? 8 * 1024 * 1024;
+  const n = options.lingerSeconds ?? 1;
+  const rows: MatrixRow[] = [];
+  for (const scenario of SCENARIOS)
+    for (const peer of ['reads', 'does not read'] as PeerMode[])
+      rows.push(await runRow(scenario, peer, payloadBytes, n));
+  return rows;
+}
+
+async function runRow(scenario: Scenario, peerMode: PeerMode, payloadBytes: number, n: number): Promise<MatrixRow> {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  client.on('error', () => {}); // the rows that reset are meant to
+  await once(client, 'connect');
+  const [peer] = await accepted;
+  const verdict = watchPeer(peer, scenario.peerEndsAfterFin === true && peerMode === 'reads');
+  if (peerMode === 'reads') peer.resume();
+
+  scenario.prepare?.(client, n);
+  client.write(Buffer.alloc(payloadBytes, 0x6c));
+  const stall = stallMonitor();
+  const started = performance.now();
+  const result = await scenario.run(client, n);
+  const tookMs = Math.round((performance.now() - started) * 10) / 10;
+  // A peer that was not reading looks only after any linger window passed.
+  if (peerMode === 'does not read') {
+    await delayMs(Math.max(0, n * 1000 + 200 - tookMs));
+    peer.resume();
+  }
+  const seen = await Promise.race([verdict, delayMs(n * 1000 + 5000).then(() => null)]);
+  const maxStallMs = stall.stop();
+  peer.destroy();
+  client.destroy();
+  server.close();
+
+  const row: MatrixRow = {
+    close: scenario.close, setting: scenario.setting, peer: peerMode, result, tookMs,
+    peerBytes: seen?.bytes ?? 0, totalBytes: payloadBytes, peerSaw: seen?.saw ?? 'nothing',
+    maxStallMs, expected: scenario.expected(peerMode, n), ok: null, mismatches: [],
+  };
+  if (!scenario.informational) {
+    row.mismatches = scenario.check(row, n);
+    if (maxStallMs >= STALL_LIMIT_MS) row.mismatches.push(`event loop stalled ${maxStallMs} ms`);
+    row.ok = row.mismatches.length === 0;
+  }
+  return row;
+}
+
+/** Bytes and how the connection ended, judged by the peer's kernel state. */
+function watchPeer(peer: net.Socket, endAfterFin: boolean): Promise<{ bytes: number; saw: 'FIN' | 'RST' }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    peer.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+    peer.on('end', () => {
+      // Node reports an RST after a partial read as 'end': CLOSED tells.
+      let state = 'CLOSED';
+      try { state = getTcpInfo(peer).state; } catch { /* closed */ }
+      resolve({ bytes, saw: state === 'CLOSE_WAIT' ? 'FIN' : 'RST' });
+      if (endAfterFin) peer.end();
+    });
+    peer.on('error', () => resolve({ bytes, saw: 'RST' }));
+  });
+}
+
+function stallMonitor() {
+  let last = performance.now();
+  let max = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+  }, 1);
+  return {
+    stop() {
+      clearInterval(timer);
+      max = Math.max(max, performance.now() - last);
+      return Math.round(max * 10) / 10;
+    },
+  };
+}
+
+function delayMs(ms: number) {
+  return new Promise<void>((resolve) => setTimeout(resolve, ms));
+}
