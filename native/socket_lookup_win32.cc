@@ -3,10 +3,21 @@
 // (uv_fileno), and keep the one whose own addresses, read from the kernel with
 // getsockname/getpeername, equal the ones the JavaScript handle reported.
 //
+// What `remote` asks for:
+//   port >= 0                 a connected socket with exactly this peer;
+//   port -1, address ""       a socket without peer, listening or not (what
+//                             src/handle.ts sends for "getpeername failed");
+//   port -2 (kListenerOnly)   a listening socket (SO_ACCEPTCONN);
+//   port -3 (kPeerlessOnly)   a socket that is not listening and has no peer:
+//                             a connection that was reset or closed under a
+//                             still open handle.
+// -2 and -3 exist because a listener and the sockets it accepted share one
+// local address: once an accepted connection is reset, getpeername fails on
+// it too, and "no peer" alone would fit both.
+//
 // Never a wrong socket: addresses are compared as numbers (family, address
-// bytes, port), a socket "without peer" matches only a socket that really has
-// none (a listener), and anything but exactly one match is an error: none
-// (the handle is closing, or not in this loop) gives UV_EBADF, more than one
+// bytes, port), and anything but exactly one match is an error: none (the
+// handle is closing, or not in this loop) gives UV_EBADF, more than one
 // distinct SOCKET gives UV_EADDRINUSE. Each loop belongs to one thread (the
 // main thread or a worker's), and uv_walk runs on that thread: nothing here
 // is shared between threads.
@@ -71,12 +82,25 @@ bool Equal(const Address& a, const Address& b) {
   return std::memcmp(a.bytes, b.bytes, size) == 0;
 }
 
+constexpr int kAnyPeerless = -1;
+constexpr int kListenerOnly = -2;
+constexpr int kPeerlessOnly = -3;
+
 struct Search {
   Address local;
   Address remote;  // family AF_UNSPEC: the socket must have no peer
+  int mode = 0;    // 0 (a peer), kAnyPeerless, kListenerOnly or kPeerlessOnly
   SOCKET found = INVALID_SOCKET;
   int matches = 0;
 };
+
+bool IsListening(SOCKET s) {
+  BOOL listening = FALSE;
+  int len = sizeof listening;
+  return getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN,
+                    reinterpret_cast<char*>(&listening), &len) == 0 &&
+         listening != FALSE;
+}
 
 bool LocalOf(SOCKET s, Address* out) {
   sockaddr_storage storage = {};
@@ -105,10 +129,12 @@ void Visit(uv_handle_t* handle, void* arg) {
   Address remote;
   bool connected = false;
   bool has_peer = PeerOf(s, &remote, &connected);
-  if (search->remote.family == AF_UNSPEC) {
+  if (search->mode == 0) {
+    if (!has_peer || !Equal(remote, search->remote)) return;
+  } else {
     if (connected) return;
-  } else if (!has_peer || !Equal(remote, search->remote)) {
-    return;
+    if (search->mode == kListenerOnly && !IsListening(s)) return;
+    if (search->mode == kPeerlessOnly && IsListening(s)) return;
   }
   if (search->matches > 0 && search->found == s) return;
   search->found = s;
@@ -121,8 +147,13 @@ int FindSocket(uv_loop_s* loop, const Endpoint& local, const Endpoint& remote,
                Sock* out) {
   Search search;
   if (!Parse(local, &search.local)) return UV_EINVAL;
-  bool no_peer = remote.port == -1 && remote.address.empty();
-  if (!no_peer && !Parse(remote, &search.remote)) return UV_EINVAL;
+  if (remote.port == kAnyPeerless || remote.port == kListenerOnly ||
+      remote.port == kPeerlessOnly) {
+    if (!remote.address.empty()) return UV_EINVAL;
+    search.mode = remote.port;
+  } else if (!Parse(remote, &search.remote)) {
+    return UV_EINVAL;
+  }
   uv_walk(loop, Visit, &search);
   if (search.matches == 0) return UV_EBADF;
   if (search.matches > 1) return UV_EADDRINUSE;
