@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // The default suite; stress, fault and platform suites have their own configs.
+    include: ['test/*.test.ts'],
     // Each file in its own process: the addon and the sockets stay apart.
     pool: 'forks',
     testTimeout: 30_000,
