@@ -15,14 +15,13 @@ namespace {
 
 #if defined(__APPLE__)
 // SO_LINGER counts clock ticks on macOS; SO_LINGER_SEC counts seconds. XNU
-// stores the value as a short of ticks (hz = 100), so about 327 s is exact.
+// keeps seconds * hz (hz = 100) in a short and truncates larger values
+// silently, so 327 s is the most that is stored, and read back, exactly.
 constexpr int kLingerOption = SO_LINGER_SEC;
 constexpr int kLingerLimit = SHRT_MAX / 100;
-constexpr bool kReadShutdownResets = true;
 #else
 constexpr int kLingerOption = SO_LINGER;
 constexpr int kLingerLimit = INT_MAX;
-constexpr bool kReadShutdownResets = false;
 #endif
 
 int LastError() { return -errno; }
@@ -30,7 +29,10 @@ int LastError() { return -errno; }
 }  // namespace
 
 const int kMaxLingerSeconds = kLingerLimit;
-const bool kKernelResetsAfterReadShutdown = kReadShutdownResets;
+// Not on macOS either: XNU resets on data after shutdown(SHUT_RD) only since
+// macOS 11.3 (we target 10.15), without telling the local socket, and fails
+// SHUT_RD with ENOTCONN once the peer's FIN is in. The library does it.
+const bool kKernelResetsAfterReadShutdown = false;
 
 int SetLinger(Sock s, bool enabled, int seconds) {
   struct linger value;

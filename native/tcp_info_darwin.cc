@@ -1,5 +1,6 @@
-// getTcpInfo() for macOS: TCP_CONNECTION_INFO (public since 10.11). XNU
-// reports the bytes in the send buffer and those sent but not acknowledged.
+// getTcpInfo() for macOS: TCP_CONNECTION_INFO (public since 10.11). It gives
+// the state and the whole send buffer, but not how much of it has been sent:
+// snd_max - snd_una (tcpi_txunacked) is only in the private TCP_INFO.
 #include "socket_ops.h"
 
 #include <cerrno>
@@ -37,12 +38,12 @@ int GetTcpInfo(Sock s, TcpInfo* out) {
                  &len) != 0)
     return -errno;
   out->state = FromDarwin(info.tcpi_state);
-  // tcpi_txunacked counts bytes sent and not acknowledged; tcpi_snd_sbbytes
-  // is the whole send buffer, so the rest has not been sent yet.
-  int64_t unacked = info.tcpi_txunacked;
-  int64_t buffered = info.tcpi_snd_sbbytes;
-  out->unacked_bytes = unacked;
-  out->unsent_bytes = buffered > unacked ? buffered - unacked : 0;
+  // tcpi_snd_sbbytes counts bytes not yet sent plus bytes sent and not yet
+  // acknowledged (acknowledged ones leave the buffer). Only an empty buffer
+  // tells both figures; a listener has no send queue, as on Linux.
+  bool known = info.tcpi_snd_sbbytes == 0 && out->state != TcpState::kListen;
+  out->unsent_bytes = known ? 0 : -1;
+  out->unacked_bytes = known ? 0 : -1;
   return 0;
 }
 
