@@ -25,7 +25,7 @@ const { once } = require('node:events');
 const { Worker } = require('node:worker_threads');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const DIST = process.env.SOCKET_LINGER_DIST ?? path.join(ROOT, 'dist');
+const DIST = process.env.SOCKET_LINGER_DIST || path.join(ROOT, 'dist');
 const sl = require(path.join(DIST, 'index.js'));
 const nodeGypBuild = require(path.join(ROOT, 'node_modules', 'node-gyp-build'));
 const fixtures = {
@@ -344,6 +344,28 @@ test("shutdown(s, 'read'): data arriving later resets the connection", async () 
   if (clientError.code !== 'ECONNRESET')
     wineNote(`after SD_RECEIVE late data made the read fail with ${clientError.code} (${clientError.message}), not the library's ECONNRESET`);
   assert.equal(clientError.code, 'ECONNRESET', `${clientError.code}: ${clientError.message}`);
+});
+
+test("shutdown(s, 'read'): the peer's FIN afterwards is no reset; the write side still ends cleanly", async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer);
+  let clientError = null;
+  client.on('error', (error) => { clientError = error; });
+  sl.shutdown(client, 'read');
+  await delay(100);
+  peer.end();
+  await delay(300);
+  assert.equal(clientError, null, String(clientError));
+  assert.equal(client.destroyed, false);
+  client.end('after the peer FIN');
+  await withTimeout(done, 5000, 'peer end');
+  // Both sides have sent a FIN: the peer is in TIME_WAIT (Windows) or CLOSED
+  // (Linux moves an open socket out of TIME_WAIT), so judge by bytes and errors.
+  assert.equal(view.bytes, 'after the peer FIN'.length);
+  assert.equal(view.ended, true);
+  assert.equal(view.error, null);
+  await delay(100);
+  assert.equal(clientError, null, String(clientError));
 });
 
 test("shutdown(s, 'read') with data already queued resets at once", async () => {
