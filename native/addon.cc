@@ -9,40 +9,57 @@
 
 namespace {
 
+// Each reader makes one N-API call: these functions sit on hot paths (a
+// lingering close polls through them), so no separate type checks.
 bool ReadSock(const Napi::CallbackInfo& info, size_t i, sl::Sock* out) {
-  if (info.Length() <= i || !info[i].IsNumber()) {
+  int64_t value = 0;
+  if (napi_get_value_int64(info.Env(), info[i], &value) != napi_ok) {
     Napi::TypeError::New(info.Env(), "socket descriptor must be a number")
         .ThrowAsJavaScriptException();
     return false;
   }
-  *out = info[i].As<Napi::Number>().Int64Value();
+  *out = value;
   return true;
 }
 
 template <typename T>
 bool ReadArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type,
-               size_t min_length, T** out) {
-  if (info.Length() <= i || !info[i].IsTypedArray() ||
-      info[i].As<Napi::TypedArray>().TypedArrayType() != type ||
-      info[i].As<Napi::TypedArray>().ElementLength() < min_length) {
+               size_t min_length, T** out, size_t* length = nullptr) {
+  napi_typedarray_type actual;
+  size_t elements = 0;
+  void* data = nullptr;
+  bool ok = info[i].IsTypedArray() &&
+            napi_get_typedarray_info(info.Env(), info[i], &actual, &elements,
+                                     &data, nullptr, nullptr) == napi_ok &&
+            actual == type && elements >= min_length;
+  if (!ok) {
     Napi::TypeError::New(info.Env(), "bad output array")
         .ThrowAsJavaScriptException();
     return false;
   }
-  *out = reinterpret_cast<T*>(info[i].As<Napi::TypedArrayOf<T>>().Data());
+  *out = static_cast<T*>(data);
+  if (length != nullptr) *length = elements;
   return true;
 }
 
 Napi::Value Result(const Napi::CallbackInfo& info, int err) {
-  return Napi::Number::New(info.Env(), err);
+  napi_value value;
+  napi_create_int32(info.Env(), err, &value);
+  return Napi::Value(info.Env(), value);
 }
 
 // setLinger(sock, enabled, seconds) -> err
 Napi::Value SetLinger(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   if (!ReadSock(info, 0, &s)) return {};
-  bool enabled = info[1].ToBoolean().Value();
-  int seconds = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  bool enabled = false;
+  int32_t seconds = 0;
+  if (napi_get_value_bool(info.Env(), info[1], &enabled) != napi_ok ||
+      napi_get_value_int32(info.Env(), info[2], &seconds) != napi_ok) {
+    Napi::TypeError::New(info.Env(), "enabled must be a boolean, seconds a number")
+        .ThrowAsJavaScriptException();
+    return {};
+  }
   if (seconds < 0 || seconds > sl::kMaxLingerSeconds) {
     Napi::RangeError::New(info.Env(), "seconds out of range")
         .ThrowAsJavaScriptException();
@@ -53,7 +70,7 @@ Napi::Value SetLinger(const Napi::CallbackInfo& info) {
 
 // getLinger(sock, out: Int32Array[2]) -> err; out = [enabled, seconds]
 Napi::Value GetLinger(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   int32_t* out;
   if (!ReadSock(info, 0, &s) ||
       !ReadArray(info, 1, napi_int32_array, 2, &out))
@@ -69,7 +86,7 @@ Napi::Value GetLinger(const Napi::CallbackInfo& info) {
 
 // shutdown(sock, how: 0 read | 1 write | 2 both) -> err
 Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   if (!ReadSock(info, 0, &s)) return {};
   int how = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
   if (how < 0 || how > 2) {
@@ -82,7 +99,7 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
 
 // tcpInfo(sock, out: Float64Array[3]) -> err; out = [state, unsent, unacked]
 Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   double* out;
   if (!ReadSock(info, 0, &s) ||
       !ReadArray(info, 1, napi_float64_array, 3, &out))
@@ -97,9 +114,32 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   return Result(info, err);
 }
 
+// tcpStates(socks: Float64Array, out: Int8Array): out[i] = state of socks[i],
+// or -1 when it cannot be read (closed). One call for a whole poll tick.
+Napi::Value TcpStates(const Napi::CallbackInfo& info) {
+  double* socks;
+  int8_t* out;
+  size_t count = 0, capacity = 0;
+  if (!ReadArray(info, 0, napi_float64_array, 0, &socks, &count) ||
+      !ReadArray(info, 1, napi_int8_array, 0, &out, &capacity))
+    return {};
+  if (capacity < count) {
+    Napi::RangeError::New(info.Env(), "output array too short")
+        .ThrowAsJavaScriptException();
+    return {};
+  }
+  for (size_t i = 0; i < count; i++) {
+    sl::TcpState state;
+    bool usable = socks[i] >= 0 &&
+                  sl::GetTcpState(static_cast<sl::Sock>(socks[i]), &state) == 0;
+    out[i] = usable ? static_cast<int8_t>(state) : -1;
+  }
+  return info.Env().Undefined();
+}
+
 // readableBytes(sock) -> bytes (>= 0) or err (< 0)
 Napi::Value ReadableBytes(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   if (!ReadSock(info, 0, &s)) return {};
   int64_t bytes = 0;
   int err = sl::ReadableBytes(s, &bytes);
@@ -108,7 +148,7 @@ Napi::Value ReadableBytes(const Napi::CallbackInfo& info) {
 
 // pendingError(sock) -> the pending socket error (< 0), 0 for none, or err
 Napi::Value PendingError(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   if (!ReadSock(info, 0, &s)) return {};
   int pending = 0;
   int err = sl::PendingError(s, &pending);
@@ -117,7 +157,7 @@ Napi::Value PendingError(const Napi::CallbackInfo& info) {
 
 // checkTcp(sock) -> err
 Napi::Value CheckTcp(const Napi::CallbackInfo& info) {
-  sl::Sock s;
+  sl::Sock s = -1;
   if (!ReadSock(info, 0, &s)) return {};
   return Result(info, sl::CheckTcp(s));
 }
@@ -148,6 +188,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
+  exports.Set("tcpStates", Napi::Function::New(env, TcpStates, "tcpStates"));
   exports.Set("readableBytes",
               Napi::Function::New(env, ReadableBytes, "readableBytes"));
   exports.Set("pendingError",

@@ -37,13 +37,16 @@ struct TcpInfo {
 extern const int kMaxLingerSeconds;
 
 // True where the kernel itself resets a connection when data arrives after
-// shutdown(read) (Windows, macOS); false where the library must do it (Linux).
+// shutdown(read) (Windows); false where the library must do it (Linux, and
+// macOS, whose kernel does it only since 11.3).
 extern const bool kKernelResetsAfterReadShutdown;
 
 int SetLinger(Sock s, bool enabled, int seconds);
 int GetLinger(Sock s, Linger* out);
 int Shutdown(Sock s, ShutdownHow how);
 int GetTcpInfo(Sock s, TcpInfo* out);
+// Only the state: one syscall, for polling many sockets.
+int GetTcpState(Sock s, TcpState* out);
 // Bytes waiting in the kernel's receive queue (FIONREAD).
 int ReadableBytes(Sock s, int64_t* out);
 // The socket's pending error (SO_ERROR, which reading clears) as a negative

@@ -26,6 +26,17 @@ constexpr int kLingerLimit = INT_MAX;
 
 int LastError() { return -errno; }
 
+#if defined(__APPLE__)
+// XNU refuses setsockopt (EINVAL) once both directions are shut down unless
+// the socket opted in; the library must still switch linger then, at close.
+void AllowOptionsAfterShutdown(int fd) {
+  struct so_np_extensions ext = {SONPX_SETOPTSHUT, SONPX_SETOPTSHUT};
+  setsockopt(fd, SOL_SOCKET, SO_NP_EXTENSIONS, &ext, sizeof ext);
+}
+#else
+void AllowOptionsAfterShutdown(int) {}
+#endif
+
 }  // namespace
 
 const int kMaxLingerSeconds = kLingerLimit;
@@ -35,6 +46,7 @@ const int kMaxLingerSeconds = kLingerLimit;
 const bool kKernelResetsAfterReadShutdown = false;
 
 int SetLinger(Sock s, bool enabled, int seconds) {
+  AllowOptionsAfterShutdown(static_cast<int>(s));
   struct linger value;
   value.l_onoff = enabled ? 1 : 0;
   value.l_linger = enabled ? seconds : 0;
@@ -45,6 +57,7 @@ int SetLinger(Sock s, bool enabled, int seconds) {
 }
 
 int GetLinger(Sock s, Linger* out) {
+  AllowOptionsAfterShutdown(static_cast<int>(s));
   struct linger value = {};
   socklen_t len = sizeof value;
   if (getsockopt(static_cast<int>(s), SOL_SOCKET, kLingerOption, &value,

@@ -31,6 +31,16 @@ TcpState FromDarwin(int state) {
 
 }  // namespace
 
+int GetTcpState(Sock s, TcpState* out) {
+  struct tcp_connection_info info = {};
+  socklen_t len = sizeof info;
+  if (getsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_CONNECTION_INFO, &info,
+                 &len) != 0)
+    return -errno;
+  *out = FromDarwin(info.tcpi_state);
+  return 0;
+}
+
 int GetTcpInfo(Sock s, TcpInfo* out) {
   struct tcp_connection_info info = {};
   socklen_t len = sizeof info;

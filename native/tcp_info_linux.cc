@@ -31,6 +31,15 @@ TcpState FromLinux(int state) {
 
 }  // namespace
 
+int GetTcpState(Sock s, TcpState* out) {
+  struct tcp_info info = {};
+  socklen_t len = sizeof info;
+  if (getsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+    return -errno;
+  *out = FromLinux(info.tcpi_state);
+  return 0;
+}
+
 int GetTcpInfo(Sock s, TcpInfo* out) {
   int fd = static_cast<int>(s);
   struct tcp_info info = {};

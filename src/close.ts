@@ -7,9 +7,8 @@ import { errnoOf, invalidArgType } from './errors';
 import { descriptorOf, isPending, tcpHandleOf, validateSocket } from './handle';
 import { guardClose, readLinger } from './linger';
 import { native } from './native';
-import { pollUntil } from './poller';
+import { whenDelivered } from './poller';
 import { filterReads } from './reading';
-import { readTcpInfo } from './tcp-info';
 import { validateTimeout } from './validate';
 
 export interface CloseResult {
@@ -126,36 +125,20 @@ function lingerThenClose(
   socket: net.Socket, timeoutMs: number, start: number, signal: AbortSignal | undefined,
 ): Promise<CloseResult> {
   return new Promise<CloseResult>((resolve) => {
+    let stopWatching = () => {};
     const finish = settleOnce(socket, start, true, signal, timeoutMs, resolve, () => {
-      stopPolling();
+      stopWatching();
       socket.off('close', onClose);
     });
     const onClose = () => finish('graceful', false); // closed underneath us
     socket.once('close', onClose);
-    let stopPolling = () => {};
-    const startPolling = () => {
-      stopPolling = pollUntil(() => {
-        if (!isDelivered(socket)) return false;
-        finish(closeGracefully(socket), false);
-        return true;
-      });
+    const watch = () => {
+      stopWatching = whenDelivered(socket, () => finish(closeGracefully(socket), false));
     };
     socket.end();
-    if (socket.writableFinished) startPolling();
-    else socket.once('finish', startPolling);
+    if (socket.writableFinished) watch();
+    else socket.once('finish', watch);
   });
-}
-
-/** Every byte and the FIN acknowledged by the peer. */
-function isDelivered(socket: net.Socket): boolean {
-  let info;
-  try {
-    info = readTcpInfo(descriptorOf(tcpHandleOf(socket)));
-  } catch {
-    return false; // closing underneath: the 'close' listener settles
-  }
-  const finAcked = info.state === 'FIN_WAIT_2' || info.state === 'TIME_WAIT' || info.state === 'CLOSED';
-  return finAcked && !info.unsentBytes && !info.unackedBytes;
 }
 
 /**
@@ -184,14 +167,19 @@ function releaseAfterFlush(socket: net.Socket): void {
 
 /** linger {on, 0} and close: RST. Settles when the handle is closed. */
 function reset(socket: net.Socket, start: number, waited: boolean, timedOut: boolean): Promise<CloseResult> {
-  resetNow(socket);
-  return closed(socket).then(() => result('abortive', waited, timedOut, start));
+  const type = resetNow(socket);
+  return closed(socket).then(() => result(type, waited, timedOut, start));
 }
 
-function resetNow(socket: net.Socket): void {
+/**
+ * linger {on, 0} and close. If the kernel refused the option (macOS, once
+ * both directions are shut down) the close is a FIN: say so.
+ */
+function resetNow(socket: net.Socket): CloseResult['type'] {
   const fd = descriptorOf(tcpHandleOf(socket));
-  native.setLinger(fd, true, 0);
+  const armed = native.setLinger(fd, true, 0) === 0;
   socket.destroy();
+  return armed ? 'abortive' : 'graceful';
 }
 
 /** Closing a socket still connecting: there is no connection to end. */
@@ -218,12 +206,13 @@ function settleOnce(
     resolve(result(type, waited, timedOut, start));
   };
   const abortively = (timedOut: boolean) => {
+    let type: CloseResult['type'] = 'abortive';
     try {
-      resetNow(socket);
+      type = resetNow(socket);
     } catch {
       // Closed meanwhile: the reset has nothing left to cut.
     }
-    finish('abortive', timedOut);
+    finish(type, timedOut);
   };
   const onAbort = () => abortively(false);
   const timer = setTimeout(() => abortively(true), timeoutMs);

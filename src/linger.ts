@@ -38,7 +38,8 @@ export function setLinger(target: LingerTarget, enabled: boolean, seconds: numbe
     deferLinger(target, { enabled, seconds });
     return;
   }
-  delete (target as Pending)[kPendingLinger];
+  // A later setting replaces one still waiting for 'connect'.
+  if ((target as Pending)[kPendingLinger] !== undefined) (target as Pending)[kPendingLinger] = undefined;
   applyLinger(target, enabled, seconds);
 }
 
@@ -77,7 +78,7 @@ function deferLinger(target: LingerTarget, option: LingerOption): void {
   const event = target instanceof net.Server ? 'listening' : 'connect';
   target.once(event, () => {
     const latest = pending[kPendingLinger];
-    delete pending[kPendingLinger];
+    pending[kPendingLinger] = undefined;
     if (latest === undefined) return;
     try {
       applyLinger(target, latest.enabled, latest.seconds);

@@ -9,7 +9,7 @@ export type TcpState =
   | 'FIN_WAIT_2' | 'CLOSE_WAIT' | 'CLOSING' | 'LAST_ACK' | 'TIME_WAIT';
 
 /** Same order as sl::TcpState in native/socket_ops.h. */
-const STATES: readonly TcpState[] = [
+export const TCP_STATES: readonly TcpState[] = [
   'CLOSED', 'LISTEN', 'SYN_SENT', 'SYN_RECEIVED', 'ESTABLISHED', 'FIN_WAIT_1',
   'FIN_WAIT_2', 'CLOSE_WAIT', 'CLOSING', 'LAST_ACK', 'TIME_WAIT',
 ];
@@ -34,7 +34,7 @@ export function readTcpInfo(fd: number): TcpInfo {
   const err = native.tcpInfo(fd, infoOut);
   if (err !== 0) throw systemError(err, 'getsockopt');
   return {
-    state: STATES[infoOut[0]] ?? 'CLOSED',
+    state: TCP_STATES[infoOut[0]] ?? 'CLOSED',
     unsentBytes: infoOut[1] < 0 ? null : infoOut[1],
     unackedBytes: infoOut[2] < 0 ? null : infoOut[2],
   };
