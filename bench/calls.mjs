@@ -1,0 +1,53 @@
+// Cost per call: this package's functions against Node's own one-syscall
+// socket options (setNoDelay, setKeepAlive) and the same syscall in C.
+import { Bench } from 'tinybench';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getLinger, getTcpInfo, setLinger, shutdown } from '../dist/index.mjs';
+import { connectMany, listen } from './lib.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const INNER = 1000; // calls per sample: keeps timer overhead out of the figure
+
+function floor() {
+  const out = join(here, '..', 'build', 'bench-floor');
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+    if (!existsSync(out)) execFileSync('cc', ['-O2', '-o', out, join(here, 'floor.c')]);
+    return JSON.parse(execFileSync(out, { encoding: 'utf8' }));
+  } catch {
+    return null; // no C compiler: the floor column stays empty
+  }
+}
+
+export async function benchCalls({ time = 500 } = {}) {
+  const server = await listen();
+  const [{ client }] = await connectMany(server, 1);
+  const bench = new Bench({ time, warmupTime: 100 });
+  const add = (name, fn) => bench.add(name, () => { for (let i = 0; i < INNER; i++) fn(); });
+  add('setLinger(s, true, 5)', () => setLinger(client, true, 5));
+  add('socket.setNoDelay(true)', () => client.setNoDelay(true));
+  add('socket.setKeepAlive(true, 1000)', () => client.setKeepAlive(true, 1000));
+  add('getLinger(s)', () => getLinger(client));
+  add('getTcpInfo(s)', () => getTcpInfo(client));
+  await bench.run();
+  const perCall = Object.fromEntries(bench.tasks.map((t) => [t.name, (t.result.latency.p50 * 1e6) / INNER]));
+
+  // shutdown() is one-shot per socket: time it over a batch of fresh pairs.
+  const pairs = await connectMany(server, 2000);
+  const start = performance.now();
+  for (const { client: c } of pairs) shutdown(c, 'write');
+  perCall["shutdown(s, 'write')"] = ((performance.now() - start) * 1e6) / pairs.length;
+  const endStart = performance.now();
+  const more = await connectMany(server, 2000);
+  const t0 = performance.now();
+  for (const { client: c } of more) c.end();
+  perCall['socket.end() (comparison)'] = ((performance.now() - t0) * 1e6) / more.length;
+  void endStart;
+  for (const { client: c, peer } of [...pairs, ...more]) { c.destroy(); peer.destroy(); }
+  client.destroy();
+  server.close();
+  return { perCallNs: perCall, floorNs: floor() };
+}

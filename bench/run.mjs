@@ -1,0 +1,73 @@
+// `npm run bench`: every benchmark, one table each, targets checked, and the
+// raw figures written to bench/results.json (BENCHMARKS.md is made from them).
+// Sizes: BENCH_CONNECTIONS (default 10000), BENCH_SOCKETS (default 1000).
+import { writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { benchCalls } from './calls.mjs';
+import { benchCloseThroughput } from './close-throughput.mjs';
+import { benchStalls } from './stalls.mjs';
+import { benchWaiting } from './waiting.mjs';
+import { fmt, table } from './lib.mjs';
+
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10000);
+const sockets = Number(process.env.BENCH_SOCKETS ?? 1000);
+const only = process.argv[2];
+const out = { machine: `${cpus()[0]?.model} x${cpus().length}, ${process.platform} ${release()}, Node ${process.version}`, at: new Date().toISOString() };
+const verdict = (ok) => (ok ? 'met' : 'MISSED');
+console.log(`socket-linger benchmarks: ${out.machine}\n`);
+
+if (!only || only === 'calls') {
+  const { perCallNs, floorNs } = await benchCalls();
+  out.calls = { perCallNs, floorNs };
+  const noDelay = perCallNs['socket.setNoDelay(true)'];
+  const floorFor = {
+    'setLinger(s, true, 5)': floorNs?.setsockopt_SO_LINGER,
+    'getLinger(s)': floorNs?.getsockopt_SO_LINGER,
+    'socket.setNoDelay(true)': floorNs?.setsockopt_TCP_NODELAY,
+    'getTcpInfo(s)': floorNs?.getsockopt_TCP_INFO,
+  };
+  console.log(table(['Call', 'ns/call', '× setNoDelay', 'C floor ns', '× floor'],
+    Object.entries(perCallNs).map(([name, ns]) => [name, fmt(ns, 0), fmt(ns / noDelay, 2),
+      floorFor[name] ? fmt(floorFor[name], 0) : '', floorFor[name] ? fmt(ns / floorFor[name], 2) : ''])));
+  const ratio = perCallNs['setLinger(s, true, 5)'] / noDelay;
+  out.calls.target = { setLingerOverSetNoDelay: ratio, limit: 1.2, met: ratio <= 1.2 };
+  console.log(`target setLinger <= 1.2x setNoDelay: ${fmt(ratio, 2)}x, ${verdict(ratio <= 1.2)}\n`);
+}
+
+if (!only || only === 'close') {
+  const results = await benchCloseThroughput({ connections });
+  out.close = results;
+  const endRate = results['socket.end()'].perSecond;
+  console.log(table(['Close', 'connections', 'ms', 'closes/s', '× end()'],
+    Object.entries(results).map(([name, r]) => [name, r.connections, fmt(r.ms, 0), fmt(r.perSecond, 0), fmt(r.perSecond / endRate, 2)])));
+  const ratio = results['closeSocket, linger off'].perSecond / endRate;
+  out.closeTarget = { closeSocketOffOverEnd: ratio, limit: 0.9, met: ratio >= 0.9 };
+  console.log(`target closeSocket (linger off) >= 0.9x end(): ${fmt(ratio, 2)}x, ${verdict(ratio >= 0.9)}\n`);
+}
+
+if (!only || only === 'stalls') {
+  const results = await benchStalls({ sockets });
+  out.stalls = results;
+  console.log(table(['Close (peers not reading)', 'sockets', 'total ms', 'max stall ms', 'p99 loop delay ms'],
+    Object.entries(results).map(([name, r]) => [name, r.sockets, fmt(r.ms, 0), fmt(r.maxStallMs), fmt(r.p99DelayMs)])));
+  const ours = Math.max(...Object.entries(results).filter(([n]) => n.startsWith('setLinger')).map(([, r]) => r.maxStallMs));
+  out.stallTarget = { maxStallMs: ours, limit: 10, met: ours < 10 };
+  console.log(`target max stall < 10 ms with this package: ${fmt(ours)} ms, ${verdict(ours < 10)}\n`);
+}
+
+if (!only || only === 'waiting') {
+  const r = await benchWaiting({ sockets });
+  out.waiting = r;
+  console.log(table(['Lingering close, waiting', 'value'], [
+    ['sockets waiting at once', r.sockets],
+    ['CPU while waiting (ms per s)', fmt(r.cpuMsPerSecond)],
+    ['heap per waiting socket (bytes)', fmt(r.heapBytesPerSocket, 0)],
+    ['RSS per waiting socket (bytes)', fmt(r.rssBytesPerSocket, 0)],
+    ['delivery noticed after (p50 ms)', fmt(r.noticeMs.p50)],
+    ['delivery noticed after (max ms)', fmt(r.noticeMs.max)],
+  ]));
+  out.noticeTarget = { p50: r.noticeMs.p50, max: r.noticeMs.max, limit: 20, met: r.noticeMs.max < 20 };
+  console.log(`target delivery noticed < 20 ms: max ${fmt(r.noticeMs.max)} ms, ${verdict(r.noticeMs.max < 20)}\n`);
+}
+
+writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
