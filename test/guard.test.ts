@@ -14,7 +14,8 @@ afterEach(async () => { await pair?.close(); pair = undefined; });
 const LINGER = 2; // seconds a blocking close would stall the loop
 
 describe('close guard for linger n > 0', () => {
-  it('control: the raw kernel option does block destroy() (the trap this package removes)', async () => {
+  // Only Linux's close() waits on a non-blocking socket (macOS and Windows don't).
+  it.runIf(process.platform === 'linux')('control: the raw kernel option does block destroy() (the trap this package removes)', async () => {
     pair = await connectPair();
     const { client, peer } = pair;
     await fillKernelSendQueue(client);
@@ -31,7 +32,7 @@ describe('close guard for linger n > 0', () => {
     setLinger(client, true, LINGER);
     const written = await fillKernelSendQueue(client, 1024 * 1024);
     const before = getTcpInfo(client);
-    expect((before.unsentBytes ?? 0) + (before.unackedBytes ?? 0)).toBeGreaterThan(0);
+    expect(before.unsentBytes === null || before.unsentBytes + (before.unackedBytes ?? 0) > 0).toBe(true);
     const { maxStallMs } = await measureStall(async () => {
       client.destroy();
       await once(client, 'close');
