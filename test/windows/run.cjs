@@ -637,6 +637,7 @@ test('closeSocket, linger n (row 3), peer reading: waits, graceful; every byte +
   client.write(payload);
   sl.setLinger(client, true, 5);
   const { result, maxStallMs } = await measureStall(() => sl.closeSocket(client));
+  note(`longest event-loop gap during closeSocket: ${Math.round(maxStallMs)} ms`);
   assert.equal(result.type, 'graceful');
   assert.equal(result.waited, true);
   assert.equal(result.timedOut, false);
@@ -723,6 +724,53 @@ test('a close outside the library with linger n > 0 never blocks the loop', asyn
   assert.ok(maxStallMs < 500, `event loop stalled ${maxStallMs} ms`);
   await withTimeout(done, 5000, 'peer end');
   assert.equal(view.outcome, 'FIN', JSON.stringify(view));
+});
+
+test('accepted sockets that inherited linger n > 0 close without blocking; the peer gets a FIN', async () => {
+  const { client, peer } = await connectPair({
+    serverSetup: (s) => s.once('listening', () => sl.setLinger(s, true, 5)),
+  });
+  assert.deepEqual(sl.getLinger(peer), { enabled: true, seconds: 5 });
+  const { view, done } = watchPeer(client);
+  peer.write(Buffer.alloc(128 * 1024, 7));
+  const { maxStallMs } = await measureStall(async () => {
+    peer.destroy();
+    await once(peer, 'close');
+  });
+  note(`longest event-loop gap while closing: ${Math.round(maxStallMs)} ms`);
+  assert.ok(maxStallMs < 500, `event loop stalled ${maxStallMs} ms`);
+  await withTimeout(done, 5000, 'client end');
+  assert.equal(view.bytes, 128 * 1024);
+  assert.equal(view.outcome, 'FIN', JSON.stringify(view));
+});
+
+test('closeSocket, linger n on a TLS socket: graceful, the peer gets every byte', async () => {
+  const { client, peer } = await tlsPair();
+  const { view, done } = watchPeer(peer);
+  client.write(Buffer.alloc(200_000, 8));
+  sl.setLinger(client, true, 5);
+  const result = await sl.closeSocket(client);
+  assert.equal(result.type, 'graceful');
+  assert.equal(result.waited, true);
+  await withTimeout(done, 5000, 'TLS peer end');
+  assert.equal(view.bytes, 200_000);
+  assert.notEqual(view.outcome, 'RST', JSON.stringify(view));
+});
+
+test('closeSocket, linger n, aborted by an AbortSignal: abortive, peer RST', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer, { paused: true });
+  await fillUntilBlocked(client);
+  sl.setLinger(client, true, 30);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 200);
+  const result = await sl.closeSocket(client, { signal: controller.signal });
+  assert.equal(result.type, 'abortive');
+  assert.equal(result.timedOut, false);
+  assert.ok(result.elapsedMs < 2000, `elapsed ${result.elapsedMs}`);
+  peer.resume();
+  await withTimeout(done, 10000, 'peer end');
+  assert.equal(view.outcome, 'RST', JSON.stringify(view));
 });
 
 // ---------------------------------------------------------------- run
