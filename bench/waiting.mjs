@@ -10,10 +10,11 @@ export async function benchWaiting({ sockets = 1000, lingerSeconds = 3 } = {}) {
   await delay(200);
   global.gc?.();
   const memBefore = process.memoryUsage();
+  const settled = Promise.all(pairs.map(({ client }) => closeSocket(client)));
+  await delay(300); // every close has started; all wait, peers not reading
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
-  const settled = Promise.all(pairs.map(({ client }) => closeSocket(client)));
-  await delay(1000); // all waiting, peers not reading
+  await delay(1000);
   const cpu = process.cpuUsage(cpuBefore);
   const waitedMs = performance.now() - start;
   const memDuring = process.memoryUsage();

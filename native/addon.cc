@@ -114,9 +114,10 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   return Result(info, err);
 }
 
-// tcpStates(socks: Float64Array, out: Int8Array): out[i] = state of socks[i],
-// or -1 when it cannot be read (closed). One call for a whole poll tick.
-Napi::Value TcpStates(const Napi::CallbackInfo& info) {
+// sendAcknowledged(socks: Float64Array, out: Int8Array): out[i] = 1 when the
+// FIN of socks[i] (and all its data) is acknowledged, 0 if not yet, -1 when
+// it cannot be read (closed). One call for a whole poll tick.
+Napi::Value SendAcknowledged(const Napi::CallbackInfo& info) {
   double* socks;
   int8_t* out;
   size_t count = 0, capacity = 0;
@@ -129,10 +130,10 @@ Napi::Value TcpStates(const Napi::CallbackInfo& info) {
     return {};
   }
   for (size_t i = 0; i < count; i++) {
-    sl::TcpState state;
+    bool done = false;
     bool usable = socks[i] >= 0 &&
-                  sl::GetTcpState(static_cast<sl::Sock>(socks[i]), &state) == 0;
-    out[i] = usable ? static_cast<int8_t>(state) : -1;
+                  sl::SendAcknowledged(static_cast<sl::Sock>(socks[i]), &done) == 0;
+    out[i] = usable ? (done ? 1 : 0) : -1;
   }
   return info.Env().Undefined();
 }
@@ -188,7 +189,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
-  exports.Set("tcpStates", Napi::Function::New(env, TcpStates, "tcpStates"));
+  exports.Set("sendAcknowledged",
+              Napi::Function::New(env, SendAcknowledged, "sendAcknowledged"));
   exports.Set("readableBytes",
               Napi::Function::New(env, ReadableBytes, "readableBytes"));
   exports.Set("pendingError",

@@ -45,8 +45,15 @@ int SetLinger(Sock s, bool enabled, int seconds);
 int GetLinger(Sock s, Linger* out);
 int Shutdown(Sock s, ShutdownHow how);
 int GetTcpInfo(Sock s, TcpInfo* out);
-// Only the state: one syscall, for polling many sockets.
-int GetTcpState(Sock s, TcpState* out);
+// After our FIN was queued: has the peer acknowledged it, and with it every
+// byte before it? One cheap syscall: a lingering close polls this.
+int SendAcknowledged(Sock s, bool* out);
+
+// The states in which a FIN we sent has been acknowledged.
+inline bool FinAcknowledged(TcpState state) {
+  return state == TcpState::kFinWait2 || state == TcpState::kTimeWait ||
+         state == TcpState::kClosed;
+}
 // Bytes waiting in the kernel's receive queue (FIONREAD).
 int ReadableBytes(Sock s, int64_t* out);
 // The socket's pending error (SO_ERROR, which reading clears) as a negative

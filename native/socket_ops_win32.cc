@@ -277,10 +277,10 @@ int GetTcpInfo(Sock s, TcpInfo* out) {
 }
 
 // One WSAIoctl on Windows 10 1703+; the table lookup elsewhere (Wine).
-int GetTcpState(Sock s, TcpState* out) {
+int SendAcknowledged(Sock s, bool* out) {
   TcpInfo info = {};
   int err = GetTcpInfo(s, &info);
-  if (err == 0) *out = info.state;
+  if (err == 0) *out = FinAcknowledged(info.state);
   return err;
 }
 

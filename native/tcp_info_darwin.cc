@@ -31,13 +31,13 @@ TcpState FromDarwin(int state) {
 
 }  // namespace
 
-int GetTcpState(Sock s, TcpState* out) {
+int SendAcknowledged(Sock s, bool* out) {
   struct tcp_connection_info info = {};
   socklen_t len = sizeof info;
   if (getsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_CONNECTION_INFO, &info,
                  &len) != 0)
     return -errno;
-  *out = FromDarwin(info.tcpi_state);
+  *out = FinAcknowledged(FromDarwin(info.tcpi_state));
   return 0;
 }
 

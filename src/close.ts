@@ -51,13 +51,13 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
     const linger = readLinger(fd);
     if (signal?.aborted || (linger.enabled && linger.seconds === 0))
       return reset(socket, start, false, false);
-    absorbErrors(socket);
+    const errors = absorbErrors(socket);
     discardReads(socket);
     if (!linger.enabled) {
       releaseAfterFlush(socket);
       return Promise.resolve(result('graceful', false, false, start));
     }
-    return lingerThenClose(socket, linger.seconds * 1000, start, signal);
+    return lingerThenClose(socket, linger.seconds * 1000, start, signal, errors);
   });
 }
 
@@ -123,6 +123,7 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
 
 function lingerThenClose(
   socket: net.Socket, timeoutMs: number, start: number, signal: AbortSignal | undefined,
+  errors: { seen: boolean },
 ): Promise<CloseResult> {
   return new Promise<CloseResult>((resolve) => {
     let stopWatching = () => {};
@@ -130,8 +131,16 @@ function lingerThenClose(
       stopWatching();
       socket.off('close', onClose);
     });
-    const onClose = () => finish('graceful', false); // closed underneath us
+    // Closed underneath us: by a failed write (the peer reset), or by a plain
+    // destroy(), whose guard closes gracefully in the background.
+    const onClose = () => finish(errors.seen ? 'abortive' : 'graceful', false);
     socket.once('close', onClose);
+    // A reset from the peer ends the wait now: nothing more can be delivered.
+    discardReads(socket, () => {
+      if (!wasReset(socket)) return;
+      socket.destroy();
+      finish('abortive', false);
+    });
     const watch = () => {
       stopWatching = whenDelivered(socket, () => finish(closeGracefully(socket), false));
     };
@@ -225,9 +234,16 @@ function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
 }
 
-/** Winsock's closesocket(): the application receives nothing more. */
-function discardReads(socket: net.Socket): void {
-  filterReads(socket, () => false);
+/**
+ * Winsock's closesocket(): the application receives nothing more. EOF and
+ * read errors are swallowed too (so Node does not auto-close the socket);
+ * `onHangUp` hears of them.
+ */
+function discardReads(socket: net.Socket, onHangUp?: () => void): void {
+  filterReads(socket, (hasData) => {
+    if (!hasData) onHangUp?.();
+    return false;
+  });
 }
 
 /** Errors during a close belong to its result, not to an 'error' crash. */

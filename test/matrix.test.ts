@@ -113,6 +113,28 @@ describe('closeSocket: SO_LINGER n > 0', () => {
     expect(await view.done).toMatchObject({ bytes: PAYLOAD, outcome: 'FIN' });
   });
 
+  it('a peer that resets meanwhile: abortive at once, not at n', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, 5);
+    client.write(Buffer.alloc(PAYLOAD));
+    setTimeout(() => { setLinger(peer, true, 0); peer.destroy(); }, 200);
+    const result = await closeSocket(client);
+    expect(result).toMatchObject({ type: 'abortive', waited: true, timedOut: false });
+    expect(result.elapsedMs).toBeLessThan(2000);
+  });
+
+  it('a peer that resets after reading everything (FIN acknowledged first): graceful', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, 5);
+    client.write(Buffer.alloc(1024));
+    const view = watchPeer(peer);
+    const result = await closeSocket(client);
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false });
+    expect(await view.done).toMatchObject({ bytes: 1024, outcome: 'FIN' });
+  });
+
   it('an abort signal resets now', async () => {
     pair = await connectPair();
     const { client, peer } = pair;
