@@ -74,7 +74,18 @@ export function descriptorOf(handle: InternalHandle): number {
   return lookupSocket(handle);
 }
 
+/**
+ * SOCKETs found on Windows, per live handle. A libuv handle keeps its SOCKET
+ * until it closes, and descriptorOf() consults this only after the handle's
+ * own getter said it is alive, so a closed handle's entry is never used (and
+ * goes with the handle object). This turns a lingering close's polling from
+ * a loop walk per socket per tick into a map lookup.
+ */
+const socketByHandle = new WeakMap<InternalHandle, number>();
+
 function lookupSocket(handle: InternalHandle): number {
+  const known = socketByHandle.get(handle);
+  if (known !== undefined) return known;
   const local: AddressInfo = {};
   const remote: AddressInfo = {};
   if (!handle.getsockname || handle.getsockname(local) !== 0) throw socketClosed();
@@ -85,6 +96,7 @@ function lookupSocket(handle: InternalHandle): number {
     hasPeer ? remote.address ?? '' : '', hasPeer ? remote.port ?? -1 : -1,
   );
   if (result < 0) throw systemError(result, 'lookup');
+  socketByHandle.set(handle, result);
   return result;
 }
 
