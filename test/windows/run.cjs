@@ -582,21 +582,21 @@ test('getTcpInfo: LISTEN, ESTABLISHED, CLOSE_WAIT after a FIN, FIN_WAIT_2 after 
   await waitForState(peer, 'FIN_WAIT_2');
 });
 
-test('getTcpInfo: a reset connection reads CLOSED while its listener is still open', async () => {
-  // A reset accepted socket has no peer any more, and shares its local
-  // address with the listener: the lookup must find the socket itself (or
-  // fail), never the listener.
+test('lookups next to a reset accepted socket: neither it nor its listener is mistaken', async () => {
+  // A reset accepted socket has no peer any more and shares its local address
+  // with the listener. Nothing here is looked up before the reset, so no
+  // remembered SOCKET helps: the lookup must tell the two apart, or fail.
   const { client, peer, server } = await connectPair({ keepListening: true });
-  sl.setLinger(server, true, 9);
-  sl.setLinger(peer, true, 3);
-  sl.setLinger(client, true, 0);
   peer.on('error', () => {});
   peer.resume();
+  sl.setLinger(client, true, 0);
   client.destroy();
   await delay(300);
   assert.equal(stateOf(peer), 'CLOSED');
-  assert.deepEqual(sl.getLinger(peer), { enabled: true, seconds: 3 });
+  assert.deepEqual(sl.getLinger(peer), { enabled: false, seconds: 0 });
+  sl.setLinger(server, true, 9);
   assert.deepEqual(sl.getLinger(server), { enabled: true, seconds: 9 });
+  assert.deepEqual(sl.getLinger(peer), { enabled: false, seconds: 0 });
 });
 
 test('closeSocket, linger off (row 1): settles at once; peer gets every byte, then FIN', async () => {
