@@ -233,6 +233,36 @@ test('loads the win32-x64 prebuild and finds sockets although handle.fd is -1', 
   assert.deepEqual(sl.getLinger(server), { enabled: false, seconds: 0 });
 });
 
+test('the addon binds to the host process, not to a file named node.exe', async () => {
+  // A copy of node.exe under another name (as Electron or a packaged app
+  // would be) must load the prebuild: its Node-API and libuv imports are
+  // resolved from GetModuleHandle(NULL), never by loading "node.exe".
+  const { execFileSync } = require('node:child_process');
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-host-'));
+  const host = path.join(dir, 'renamed-host.exe');
+  fs.copyFileSync(process.execPath, host);
+  const script = `
+    process.env.PREBUILDS_ONLY = '1';
+    const net = require('node:net');
+    const sl = require(${JSON.stringify(path.join(DIST, 'index.js'))});
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const c = net.connect(server.address().port, '127.0.0.1', () => {
+        sl.setLinger(c, true, 42);
+        process.stdout.write(JSON.stringify({ exe: process.execPath, linger: sl.getLinger(c) }));
+        c.destroy(); server.close();
+      });
+    });`;
+  try {
+    const out = execFileSync(host, ['-e', script], { encoding: 'utf8', timeout: 15000 });
+    const result = JSON.parse(out);
+    assert.match(result.exe, /renamed-host\.exe$/);
+    assert.deepEqual(result.linger, { enabled: true, seconds: 42 });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('setLinger/getLinger round trips, 0 .. 65535', async () => {
   const { client } = await connectPair();
   for (const seconds of [0, 1, 30, 32767, 65535]) {
