@@ -276,4 +276,19 @@ describe('a peer process killed with SIGKILL mid-transfer', () => {
     expect(result.waited).toBe(true);
     expect(maxStallMs).toBeLessThan(MAX_STALL_MS);
   });
+
+  it('reading, killed after it read everything: its kernel FINs; gracefulShutdown reports graceful', async () => {
+    const { client, peer } = await connect({ read: 'all', onEof: 'none' });
+    const data = randomBytes(256 * 1024);
+    client.write(data);
+    const closing = closeWatched('gracefulShutdown', () => gracefulShutdown(client, { timeout: 5000 }), 7000);
+    // Wait until the peer has every byte and our FIN, then kill it: an empty
+    // receive queue, so its kernel ends the connection with a FIN.
+    expect(await peer.next('end', 5000)).toMatchObject({ bytes: data.length, sha256: sha256(data), how: 'FIN' });
+    process.kill(peer.pid, 'SIGKILL');
+    const { result, maxStallMs } = await closing;
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false });
+    expect(result.elapsedMs).toBeLessThan(3000);
+    expect(maxStallMs).toBeLessThan(MAX_STALL_MS);
+  });
 });
