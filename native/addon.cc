@@ -198,8 +198,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checkTcp", Napi::Function::New(env, CheckTcp, "checkTcp"));
   exports.Set("findSocket", Napi::Function::New(env, FindSocket, "findSocket"));
   exports.Set("maxLingerSeconds", Napi::Number::New(env, sl::kMaxLingerSeconds));
-  exports.Set("kernelResetsAfterReadShutdown",
-              Napi::Boolean::New(env, sl::kKernelResetsAfterReadShutdown));
   return exports;
 }
 

@@ -36,10 +36,6 @@ struct TcpInfo {
 // Largest linger timeout, in seconds, this platform stores exactly.
 extern const int kMaxLingerSeconds;
 
-// True where the kernel itself resets a connection when data arrives after
-// shutdown(read) (Windows); false where the library must do it (Linux, and
-// macOS, whose kernel does it only since 11.3).
-extern const bool kKernelResetsAfterReadShutdown;
 
 int SetLinger(Sock s, bool enabled, int seconds);
 int GetLinger(Sock s, Linger* out);

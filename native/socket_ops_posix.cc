@@ -40,10 +40,6 @@ void AllowOptionsAfterShutdown(int) {}
 }  // namespace
 
 const int kMaxLingerSeconds = kLingerLimit;
-// Not on macOS either: XNU resets on data after shutdown(SHUT_RD) only since
-// macOS 11.3 (we target 10.15), without telling the local socket, and fails
-// SHUT_RD with ENOTCONN once the peer's FIN is in. The library does it.
-const bool kKernelResetsAfterReadShutdown = false;
 
 int SetLinger(Sock s, bool enabled, int seconds) {
   AllowOptionsAfterShutdown(static_cast<int>(s));

@@ -215,16 +215,6 @@ int FallbackTcpInfo(SOCKET s, TcpInfo* out) {
 
 // LINGER's fields are u_short.
 const int kMaxLingerSeconds = 65535;
-// Windows' SD_RECEIVE does reset the connection when data arrives later
-// (Microsoft's shutdown() documentation), but the library does not rely on
-// it: after SD_RECEIVE libuv's pending read fails with WSAESHUTDOWN, which
-// the application sees as an EPIPE 'error' — for late data (instead of the
-// ECONNRESET the library promises) and for the peer's plain FIN too (which
-// must not be an error at all). Seen under Wine (test/windows/run.cjs, the
-// two shutdown(read) tests); libuv maps WSAESHUTDOWN to EPIPE on Windows
-// itself as well. So, as on Linux and macOS, the library enforces the reset
-// (src/shutdown.ts) and SD_RECEIVE is never sent.
-const bool kKernelResetsAfterReadShutdown = false;
 
 int SetLinger(Sock s, bool enabled, int seconds) {
   LINGER value;

@@ -3,7 +3,7 @@
 // libuv each time), so every operation reads it afresh from the live handle:
 // a destroyed socket has no handle and can never reach a reused fd number.
 import * as net from 'node:net';
-import { invalidArgType, invalidHandleType, socketClosed, systemError } from './errors';
+import { errnoOf, invalidArgType, invalidHandleType, socketClosed, systemError } from './errors';
 import { native } from './native';
 
 /** What Node keeps in `socket._handle`: a TCP or Pipe wrap, or a TLSWrap. */
@@ -83,18 +83,28 @@ export function descriptorOf(handle: InternalHandle): number {
  */
 const socketByHandle = new WeakMap<InternalHandle, number>();
 
+/** findSocket's remotePort for sockets without a peer (native/socket_lookup.h). */
+const LISTENER_ONLY = -2;
+const NOT_LISTENING_NO_PEER = -3;
+
 function lookupSocket(handle: InternalHandle): number {
+  const local: AddressInfo = {};
+  // getsockname fails once libuv closed the socket: between close() and its
+  // callback Node still calls the handle alive, and the number may be reused.
+  if (!handle.getsockname || handle.getsockname(local) !== 0) throw socketClosed();
   const known = socketByHandle.get(handle);
   if (known !== undefined) return known;
-  const local: AddressInfo = {};
   const remote: AddressInfo = {};
-  if (!handle.getsockname || handle.getsockname(local) !== 0) throw socketClosed();
-  // A listening socket has no peer: matched by its local address alone.
+  // Without a peer (a listener, or a socket that was reset) the local address
+  // is shared with the listener: say which of the two is meant.
   const hasPeer = handle.getpeername !== undefined && handle.getpeername(remote) === 0;
+  const isListener = typeof (handle as { onconnection?: unknown }).onconnection === 'function';
   const result = native.findSocket(
     local.address ?? '', local.port ?? -1,
-    hasPeer ? remote.address ?? '' : '', hasPeer ? remote.port ?? -1 : -1,
+    hasPeer ? remote.address ?? '' : '',
+    hasPeer ? remote.port ?? -1 : isListener ? LISTENER_ONLY : NOT_LISTENING_NO_PEER,
   );
+  if (result === errnoOf('EBADF')) throw socketClosed();
   if (result < 0) throw systemError(result, 'lookup');
   socketByHandle.set(handle, result);
   return result;

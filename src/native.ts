@@ -16,10 +16,13 @@ export interface NativeBinding {
   /** The pending socket error (SO_ERROR, cleared by reading it) or 0. */
   pendingError(sock: number): number;
   checkTcp(sock: number): number;
-  /** Windows only: the SOCKET behind a libuv TCP handle of this thread's loop. */
+  /**
+   * Windows only: the SOCKET behind a libuv TCP handle of this thread's loop,
+   * by its addresses. remotePort -1: no peer, any kind; -2: a listener only;
+   * -3: a non-listening socket without a peer.
+   */
   findSocket(localAddress: string, localPort: number, remoteAddress: string, remotePort: number): number;
   readonly maxLingerSeconds: number;
-  readonly kernelResetsAfterReadShutdown: boolean;
 }
 
 export const native: NativeBinding = nodeGypBuild(join(__dirname, '..'));

@@ -44,6 +44,13 @@ function shutdownWrite(socket: net.Socket, fd: number): void {
   socket.end();
 }
 
+/**
+ * The read side is enforced here on every platform, not by the kernel's
+ * SHUT_RD: Linux accepts and queues later data anyway; macOS resets only
+ * since 11.3, without telling the local socket, and refuses SHUT_RD after
+ * the peer's FIN; on Windows, SD_RECEIVE makes libuv's pending read fail
+ * with WSAESHUTDOWN, an EPIPE 'error' even for the peer's ordinary FIN.
+ */
 function shutdownRead(socket: net.Socket, fd: number): void {
   const marked = socket as net.Socket & { [kReadShutdown]?: true };
   if (marked[kReadShutdown]) return;
@@ -53,10 +60,6 @@ function shutdownRead(socket: net.Socket, fd: number): void {
     // Data is waiting that can now never be delivered: Winsock resets.
     resetAfterReadShutdown(socket, fd);
     return;
-  }
-  if (native.kernelResetsAfterReadShutdown) {
-    const err = native.shutdown(fd, 0);
-    if (err !== 0) throw systemError(err, 'shutdown');
   }
   marked[kReadShutdown] = true;
   watchLateData(socket);
