@@ -16,8 +16,8 @@
           "sources": ["native/socket_ops_posix.cc", "native/socket_lookup_posix.cc"]
         }],
         ["OS=='linux'", {
-          "sources": ["native/tcp_info_linux.cc"],
-          "ldflags": ["-static-libstdc++", "-static-libgcc"]
+          "sources": ["native/tcp_info_linux.cc", "native/glibc_compat_linux.cc"],
+          "ldflags": ["-static-libstdc++", "-shared-libgcc", "-Wl,--wrap=arc4random"]
         }],
         ["OS=='mac'", {
           "sources": ["native/tcp_info_darwin.cc"],
