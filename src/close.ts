@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { errnoOf, invalidArgType } from './errors';
 import { descriptorOf, isPending, tcpHandleOf, validateSocket } from './handle';
-import { guardClose, readLinger } from './linger';
+import { readLinger, writeLinger } from './linger';
 import { native } from './native';
 import { whenDelivered } from './poller';
 import { filterReads } from './reading';
@@ -85,25 +85,28 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
     const { signal, timeout } = validateOptions(options, true);
     const start = performance.now();
     if (isPending(socket)) return abortConnect(socket, start);
-    const handle = tcpHandleOf(socket);
+    const fd = descriptorOf(tcpHandleOf(socket));
     if (signal?.aborted) return reset(socket, start, false, false);
-    // Whoever closes in the end (Node's auto-destroy, us), it must not block.
-    guardClose(handle);
+    // The sequence closes gracefully, whoever closes in the end (Node's
+    // auto-destroy or us): no linger 0 (RST), no linger n (a blocking close).
+    writeLinger(fd, false, 0);
     const errors = absorbErrors(socket);
     return new Promise<CloseResult>((resolve) => {
-      let peerReset = false;
+      let closeType: CloseResult['type'] = 'graceful';
       const finish = settleOnce(socket, start, true, signal, timeout, resolve, () => {
         clearListeners();
       });
+      // Runs before Node's own auto-destroy: 'end'/'finish' listeners come first.
       const closeWhenDone = () => {
-        if (socket.readableEnded && socket.writableFinished) socket.destroy();
+        if (socket.readableEnded && socket.writableFinished && !socket.destroyed)
+          closeType = closeGracefully(socket);
       };
       const onEnd = () => {
         // Node reports a hang-up after a partial read as EOF: ask the kernel.
-        peerReset = wasReset(socket);
+        if (wasReset(socket)) closeType = 'abortive';
         closeWhenDone();
       };
-      const onClose = () => finish(errors.seen || peerReset ? 'abortive' : 'graceful', false);
+      const onClose = () => finish(errors.seen ? 'abortive' : closeType, false);
       const clearListeners = () => {
         socket.off('end', onEnd);
         socket.off('finish', closeWhenDone);

@@ -124,7 +124,7 @@ describe('closeSocket: SO_LINGER n > 0', () => {
     expect(result.elapsedMs).toBeLessThan(2000);
   });
 
-  it('a peer that resets after reading everything (FIN acknowledged first): graceful', async () => {
+  it('a peer that reads everything: graceful once the FIN is acknowledged', async () => {
     pair = await connectPair();
     const { client, peer } = pair;
     setLinger(client, true, 5);
@@ -226,6 +226,21 @@ describe('gracefulShutdown', () => {
     expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false });
     expect(received).toBe(50_000);
     expect((await view.done)).toMatchObject({ bytes: PAYLOAD, outcome: 'FIN' });
+  });
+
+  it('is graceful whatever linger was set before (0 would reset, n would block)', async () => {
+    for (const seconds of [0, 3]) {
+      const p = await connectPair();
+      setLinger(p.client, true, seconds);
+      const view = watchPeer(p.peer);
+      p.peer.on('end', () => p.peer.end());
+      p.client.write('payload');
+      const { result, maxStallMs } = await measureStall(() => gracefulShutdown(p.client, { timeout: 3000 }));
+      expect(result).toMatchObject({ type: 'graceful', timedOut: false });
+      expect(await view.done).toMatchObject({ bytes: 7, outcome: 'FIN' });
+      expect(maxStallMs).toBeLessThan(500);
+      await p.close();
+    }
   });
 
   it('drains when nobody listens', async () => {
