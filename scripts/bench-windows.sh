@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# npm run bench:windows: the cost of the Windows socket lookup (a uv_walk over
+# the loop's handles) and of the per-handle cache that avoids it, with 100,
+# 1,000 and 10,000 open TCP handles, measured by a real node.exe under Wine:
+# bench/win32-lookup.cjs. Builds dist/ and prebuilds/win32-x64/socket-linger.node
+# first (as scripts/test-windows.sh does) and installs what is missing
+# (scripts/win32-tools.sh).
+#
+# Environment: BENCH_WIN32_HANDLES (default "100,1000,10000"), BENCH_WIN32_OUT
+# (JSON, default .tools/bench-windows.json), BENCH_WIN32_TIMEOUT (s, 1800).
+#
+# Its own Wine prefix (.tools/wineprefix-bench), so its wineserver is never the
+# one a concurrent `npm run test:windows` uses (or stops). node.exe under Wine
+# dies with EBADF when its stdio is a Unix pipe: its output goes to a file
+# that is printed afterwards. Wine is not Windows: the figures compare with
+# each other only.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/win32-tools.sh"
+start=$SECONDS
+
+ensure_wine
+ensure_node_exe
+[ -d "$ROOT/node_modules/typescript" ] || (cd "$ROOT" && npm ci --ignore-scripts >&2)
+log "tsc -p tsconfig.build.json"
+(cd "$ROOT" && npx --no-install tsc -p tsconfig.build.json)
+bash "$ROOT/scripts/build-win32.sh" >/dev/null
+
+# 10,000 sockets are 10,000 descriptors in the wineserver and in node.exe.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+export WINEPREFIX="${BENCH_WINEPREFIX:-$TOOLS/wineprefix-bench}" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY WAYLAND_DISPLAY
+if [ ! -f "$WINEPREFIX/.socket-linger-win10" ]; then
+  log "creating the Wine prefix ${WINEPREFIX#$ROOT/} (Windows 10)"
+  wine wineboot --init >/dev/null 2>&1 </dev/null || true
+  wine winecfg -v win10 >/dev/null 2>&1 </dev/null
+  wineserver -w
+  touch "$WINEPREFIX/.socket-linger-win10"
+fi
+
+OUT="$TOOLS/bench-windows.out"
+log "wine ${NODE_EXE#$ROOT/} bench/win32-lookup.cjs (open files: $(ulimit -n))"
+status=0
+(cd "$ROOT" && SOCKET_LINGER_WINE=1 BENCH_WINE_VERSION="$(wine --version 2>/dev/null || echo wine)" \
+  timeout "${BENCH_WIN32_TIMEOUT:-1800}" wine "$NODE_EXE" bench/win32-lookup.cjs \
+  >"$OUT" 2>&1 </dev/null) || status=$?
+cat "$OUT"
+wineserver -k >/dev/null 2>&1 || true
+log "done in $((SECONDS - start)) s (exit $status)"
+exit $status
