@@ -13,7 +13,8 @@
 //   (c) socket.setNoDelay() alternating true/false: Node's own one-syscall
 //       option, the yardstick.
 // plus handle.getsockname() and native.getLinger(fd) alone (what a cache hit
-// is made of). Sizes: BENCH_WIN32_HANDLES (default "100,1000,10000"); the run
+// is made of), all interleaved in rounds. Sizes: BENCH_WIN32_HANDLES (default
+// "100,1000,10000"), BENCH_WIN32_LEVEL_MS per size (default 4000); the run
 // goes as far as the OS (or Wine) lets it open sockets and reports where and
 // why it stopped. Table on stdout, figures as JSON to BENCH_WIN32_OUT
 // (default .tools/bench-windows.json).
@@ -37,9 +38,17 @@ const LEVELS = (process.env.BENCH_WIN32_HANDLES || '100,1000,10000')
   .split(',').map((s) => Number(s.trim())).filter((n) => n > 0).sort((a, b) => a - b);
 const OUT = process.env.BENCH_WIN32_OUT || path.join(ROOT, '.tools', 'bench-windows.json');
 const UNDER_WINE = Boolean(process.env.WINEPREFIX || process.env.SOCKET_LINGER_WINE);
-const WALK_BUDGET_MS = Number(process.env.BENCH_WIN32_WALK_MS || 2000); // per measurement
-const BATCH_BUDGET_MS = Number(process.env.BENCH_WIN32_BATCH_MS || 600);
-const FIRST_CALLS = Number(process.env.BENCH_WIN32_FIRST_CALLS || 60); // fresh sockets per level
+// Every measurement of a size runs in interleaved rounds (one sample of each
+// per round) for at least LEVEL_MS and MIN_ROUNDS rounds: under Wine a
+// wineserver round trip costs ~20 us or ~100 us depending on scheduling, and
+// interleaving keeps such phases out of the ratios between the columns.
+const LEVEL_MS = Number(process.env.BENCH_WIN32_LEVEL_MS || 4000);
+const MIN_ROUNDS = Number(process.env.BENCH_WIN32_MIN_ROUNDS || 20);
+const MAX_ROUNDS = 2000;
+const FIRST_CALLS = Number(process.env.BENCH_WIN32_FIRST_CALLS || 60); // fresh sockets per size, at most
+const FIRST_PER_ROUND = 3;
+const INNER_SLOW = 25; // calls per sample for calls that cross to the wineserver
+const INNER_FAST = 200; // for setNoDelay
 const CONNECT_BATCH = 100;
 const CONNECT_TIMEOUT_MS = 30_000;
 const LISTENER_ONLY = -2; // findSocket's remotePort for "a listener" (src/handle.ts)
@@ -56,29 +65,18 @@ function summary(samplesNs) {
   return { n: s.length, medianNs: at(0.5), p10Ns: at(0.1), p90Ns: at(0.9), minNs: s[0], maxNs: s[s.length - 1] };
 }
 
-/** Each call timed on its own (for calls of a microsecond and more). */
-function timeEach(fn, { budgetMs = WALK_BUDGET_MS, min = 15, max = 3000 } = {}) {
-  const samples = [];
-  const deadline = performance.now() + budgetMs;
-  while (samples.length < max && (samples.length < min || performance.now() < deadline)) {
-    const t0 = now();
-    fn();
-    samples.push(elapsedNs(t0));
-  }
-  return summary(samples);
+/** One call, timed on its own (for calls of a microsecond and more). */
+function timeOnce(fn) {
+  const t0 = now();
+  fn();
+  return elapsedNs(t0);
 }
 
-/** Calls timed `inner` at a time, per-call figures (for sub-microsecond calls). */
-function timeBatched(fn, { inner = 200, budgetMs = BATCH_BUDGET_MS, min = 15 } = {}) {
-  for (let i = 0; i < inner; i++) fn(); // warm-up
-  const samples = [];
-  const deadline = performance.now() + budgetMs;
-  while (samples.length < min || performance.now() < deadline) {
-    const t0 = now();
-    for (let i = 0; i < inner; i++) fn();
-    samples.push(elapsedNs(t0) / inner);
-  }
-  return { ...summary(samples), inner };
+/** `inner` calls timed together: one per-call figure (for short calls). */
+function timeBatch(fn, inner) {
+  const t0 = now();
+  for (let i = 0; i < inner; i++) fn();
+  return elapsedNs(t0) / inner;
 }
 
 // ---------------------------------------------------------------- sockets
@@ -168,56 +166,84 @@ function measureLevel(target) {
   const middle = pairs[Math.floor(pairs.length / 2)];
   const socket = middle.client;
   const args = lookupArgs(socket);
-
-  // (a) the walk, uncached: the same SOCKET every time, never an error.
-  const sock = native.findSocket(...args);
-  if (!(sock >= 0)) throw new Error(`findSocket returned ${sock}`);
-  const walk = timeEach(() => {
-    if (native.findSocket(...args) !== sock) throw new Error('findSocket changed its answer');
-  });
-  // The listener's lookup (remotePort -2): the same walk, one more getsockopt on a match.
+  const peerArgs = lookupArgs(middle.peer);
+  const handle = socket._handle;
   const serverLocal = {};
   server._handle.getsockname(serverLocal);
-  const walkListener = timeEach(() => native.findSocket(serverLocal.address, serverLocal.port, '', LISTENER_ONLY),
-    { budgetMs: WALK_BUDGET_MS / 4 });
 
-  // (b) getLinger: first call on fresh sockets, then the cache hit.
-  const fresh = freshSockets(FIRST_CALLS);
-  const firstSamples = [];
-  for (const s of fresh) {
-    const t0 = now();
-    const linger = sl.getLinger(s);
-    firstSamples.push(elapsedNs(t0));
-    used.add(s);
-    if (linger.enabled !== false) throw new Error(`unexpected linger ${JSON.stringify(linger)}`);
-  }
-  const first = summary(firstSamples);
+  // The walk must find the same SOCKET every time, and the library agree.
+  const sock = native.findSocket(...args);
+  if (!(sock >= 0)) throw new Error(`findSocket returned ${sock}`);
+  const peerSock = native.findSocket(...peerArgs);
+  if (!(peerSock >= 0) || peerSock === sock) throw new Error(`findSocket (accepted) returned ${peerSock}`);
+  const listenerSock = native.findSocket(serverLocal.address, serverLocal.port, '', LISTENER_ONLY);
+  if (!(listenerSock >= 0)) throw new Error(`findSocket (listener) returned ${listenerSock}`);
   sl.getLinger(socket);
   used.add(socket);
-  const cached = timeBatched(() => sl.getLinger(socket));
-  const setLingerCached = timeBatched(() => sl.setLinger(socket, false));
 
-  // (c) the yardstick; alternating, or Node skips the unchanged value.
-  let flag = false;
-  const noDelay = timeBatched(() => { flag = !flag; socket.setNoDelay(flag); });
-
-  // What a cache hit is made of.
+  const fresh = freshSockets(FIRST_CALLS);
+  const samples = {
+    walk: [], walkPeer: [], walkListener: [], first: [], firstClient: [], firstPeer: [], cached: [], setLingerCached: [], noDelay: [], getsockname: [], rawGetLinger: [],
+  };
   const out = {};
-  const handle = socket._handle;
-  const getsockname = timeBatched(() => handle.getsockname(out));
   const lingerOut = new Int32Array(2);
-  const rawGetLinger = timeBatched(() => native.getLinger(sock, lingerOut));
+  let flag = false;
+  const steps = {
+    // (a) the walk, uncached, for a connected socket and for the listener
+    //     (remotePort -2: the same walk, one more getsockopt on a match).
+    //     An accepted socket shares its local address with the listener and
+    //     every other accepted socket: for each of those the walk asks for the
+    //     peer too (one more getpeername), where a client's differs by port.
+    walk: () => timeOnce(() => {
+      if (native.findSocket(...args) !== sock) throw new Error('findSocket changed its answer');
+    }),
+    walkPeer: () => timeOnce(() => {
+      if (native.findSocket(...peerArgs) !== peerSock) throw new Error('findSocket changed its answer');
+    }),
+    walkListener: () => timeOnce(() => native.findSocket(serverLocal.address, serverLocal.port, '', LISTENER_ONLY)),
+    // (b) getLinger once cached (getsockname + WeakMap + getsockopt), and setLinger.
+    cached: () => timeBatch(() => sl.getLinger(socket), INNER_SLOW),
+    setLingerCached: () => timeBatch(() => sl.setLinger(socket, false), INNER_SLOW),
+    // (c) the yardstick; alternating, or Node skips an unchanged value.
+    noDelay: () => timeBatch(() => { flag = !flag; socket.setNoDelay(flag); }, INNER_FAST),
+    // What a cache hit is made of.
+    getsockname: () => timeBatch(() => handle.getsockname(out), INNER_SLOW),
+    rawGetLinger: () => timeBatch(() => native.getLinger(sock, lingerOut), INNER_SLOW),
+  };
+  for (const step of Object.values(steps)) for (let i = 0; i < 3; i++) step(); // warm-up
 
+  const deadline = performance.now() + LEVEL_MS;
+  let rounds = 0;
+  while (rounds < MAX_ROUNDS && (rounds < MIN_ROUNDS || performance.now() < deadline || fresh.length > 0 && samples.first.length < Math.min(FIRST_CALLS, 15))) {
+    rounds++;
+    for (const [name, step] of Object.entries(steps)) samples[name].push(step());
+    // (b) the first call on fresh sockets: the walk, then the cache is filled.
+    for (let i = 0; i < FIRST_PER_ROUND && fresh.length > 0; i++) {
+      const s = fresh.shift();
+      let linger;
+      const ns = timeOnce(() => { linger = sl.getLinger(s); });
+      samples.first.push(ns);
+      (s.server ? samples.firstPeer : samples.firstClient).push(ns);
+      used.add(s);
+      if (linger.enabled !== false) throw new Error(`unexpected linger ${JSON.stringify(linger)}`);
+    }
+  }
+
+  const r = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summary(v)]));
   return {
-    target, pairs: pairs.length, tcpHandles: handles, tcpHandlesCounted: counted,
-    findSocketWalk: walk, findSocketListener: walkListener,
-    walkNsPerHandle: walk.medianNs / handles,
-    getLingerFirstCall: first, getLingerCached: cached, setLingerCached,
-    setNoDelayAlternating: noDelay,
-    handleGetsockname: getsockname, nativeGetLinger: rawGetLinger,
-    firstOverCached: first.medianNs / cached.medianNs,
-    cachedOverSetNoDelay: cached.medianNs / noDelay.medianNs,
-    firstOverSetNoDelay: first.medianNs / noDelay.medianNs,
+    target, pairs: pairs.length, tcpHandles: handles, tcpHandlesCounted: counted, rounds,
+    findSocketWalk: r.walk, findSocketAccepted: r.walkPeer, findSocketListener: r.walkListener,
+    walkNsPerHandle: r.walk.medianNs / handles,
+    walkPerHandleOverGetsockname: r.walk.medianNs / handles / r.getsockname.medianNs,
+    getLingerFirstCall: r.first, getLingerFirstCallClient: r.firstClient, getLingerFirstCallAccepted: r.firstPeer,
+    getLingerCached: { ...r.cached, inner: INNER_SLOW },
+    setLingerCached: { ...r.setLingerCached, inner: INNER_SLOW },
+    setNoDelayAlternating: { ...r.noDelay, inner: INNER_FAST },
+    handleGetsockname: { ...r.getsockname, inner: INNER_SLOW },
+    nativeGetLinger: { ...r.rawGetLinger, inner: INNER_SLOW },
+    firstOverCached: r.first.medianNs / r.cached.medianNs,
+    cachedOverSetNoDelay: r.cached.medianNs / r.noDelay.medianNs,
+    firstOverSetNoDelay: r.first.medianNs / r.noDelay.medianNs,
   };
 }
 
@@ -237,10 +263,12 @@ async function main() {
   const started = performance.now();
   const machine = `${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}`;
   const wine = process.env.BENCH_WINE_VERSION || null;
+  const cpus = process.env.BENCH_CPUS || null; // taskset list from scripts/bench-windows.sh
   log(`socket-linger: Windows socket lookup cost, node ${process.version} ${process.platform}-${process.arch}`
-    + `${UNDER_WINE ? ` under Wine${wine ? ` (${wine})` : ''}` : ''}, ${machine}`);
+    + `${UNDER_WINE ? ` under Wine${wine ? ` (${wine})` : ''}` : ''}, ${machine}${cpus ? `, pinned to CPU ${cpus}` : ''}`);
   if (UNDER_WINE) log('# Wine maps Winsock onto Linux sockets: compare the rows with each other, not with Windows.');
-  log(`# median per call; walk = native.findSocket (uv_walk over every handle, getsockname each TCP one)`);
+  log('# median per call; walk = native.findSocket for a client socket (uv_walk over every handle, getsockname each TCP one);');
+  log('# getLinger 1st = first call on a fresh socket (half clients, half accepted); cached = later calls (getsockname + WeakMap + getsockopt)');
 
   server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true }, onConnection);
   server.on('error', () => {});
@@ -285,22 +313,26 @@ async function main() {
 
   log('');
   log(table(
-    ['TCP handles', 'walk us (p10-p90)', 'ns/handle', 'listener walk us', 'getLinger 1st us', 'getLinger cached us', 'setNoDelay us', '1st/cached', 'cached/setNoDelay', '1st/setNoDelay'],
+    ['TCP handles', 'walk us (p10-p90)', 'ns/handle', 'walk accepted us', 'walk listener us', 'getLinger 1st us (n)', '1st client / accepted us', 'getLinger cached us', 'setNoDelay us', '1st/cached', 'cached/setNoDelay', '1st/setNoDelay'],
     results.map((r) => [
       r.tcpHandles,
       `${us(r.findSocketWalk.medianNs)} (${us(r.findSocketWalk.p10Ns)}-${us(r.findSocketWalk.p90Ns)})`,
       r.walkNsPerHandle.toFixed(0),
+      us(r.findSocketAccepted.medianNs),
       us(r.findSocketListener.medianNs),
-      `${us(r.getLingerFirstCall.medianNs)} (n=${r.getLingerFirstCall.n})`,
+      `${us(r.getLingerFirstCall.medianNs)} (${r.getLingerFirstCall.n})`,
+      `${us(r.getLingerFirstCallClient.medianNs)} / ${us(r.getLingerFirstCallAccepted.medianNs)}`,
       us(r.getLingerCached.medianNs),
       us(r.setNoDelayAlternating.medianNs),
       x(r.firstOverCached), x(r.cachedOverSetNoDelay), x(r.firstOverSetNoDelay),
     ])));
   log('');
+  log('What a cache hit is made of (same rounds):');
   log(table(
-    ['TCP handles', 'handle.getsockname us', 'native.getLinger(fd) us', 'getLinger cached us', 'setLinger(s, false) cached us', 'setNoDelay us'],
-    results.map((r) => [r.tcpHandles, us(r.handleGetsockname.medianNs), us(r.nativeGetLinger.medianNs),
-      us(r.getLingerCached.medianNs), us(r.setLingerCached.medianNs), us(r.setNoDelayAlternating.medianNs)])));
+    ['TCP handles', 'rounds', 'handle.getsockname us', 'native.getLinger(fd) us', 'getLinger cached us', 'setLinger(s, false) cached us', 'setNoDelay us', 'walk per handle / getsockname'],
+    results.map((r) => [r.tcpHandles, r.rounds, us(r.handleGetsockname.medianNs), us(r.nativeGetLinger.medianNs),
+      us(r.getLingerCached.medianNs), us(r.setLingerCached.medianNs), us(r.setNoDelayAlternating.medianNs),
+      x(r.walkPerHandleOverGetsockname)])));
   const wanted = LEVELS[LEVELS.length - 1];
   const reached = results.length ? results[results.length - 1].tcpHandles : 0;
   if (stopped) log(`\nlimit: wanted ${wanted} handles, measured up to ${reached}; opening more failed: ${stopped.code ?? ''} ${stopped.message}`);
@@ -308,7 +340,7 @@ async function main() {
 
   const report = {
     what: 'Windows socket lookup (uv_walk) vs the per-handle cache; per-call nanoseconds',
-    node: process.version, platform: `${process.platform}-${process.arch}`, underWine: UNDER_WINE, wine,
+    node: process.version, platform: `${process.platform}-${process.arch}`, underWine: UNDER_WINE, wine, pinnedCpus: cpus,
     machine, at: new Date().toISOString(), levels: LEVELS, limit: stopped, results,
     runMs: Math.round(performance.now() - started),
   };

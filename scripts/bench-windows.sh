@@ -7,7 +7,9 @@
 # (scripts/win32-tools.sh).
 #
 # Environment: BENCH_WIN32_HANDLES (default "100,1000,10000"), BENCH_WIN32_OUT
-# (JSON, default .tools/bench-windows.json), BENCH_WIN32_TIMEOUT (s, 1800).
+# (JSON, default .tools/bench-windows.json), BENCH_WIN32_LEVEL_MS (per size,
+# 4000), BENCH_WIN32_CPUS (taskset list, default the last CPU; "" unpinned),
+# BENCH_WIN32_TIMEOUT (s, 1800).
 #
 # Its own Wine prefix (.tools/wineprefix-bench), so its wineserver is never the
 # one a concurrent `npm run test:windows` uses (or stops). node.exe under Wine
@@ -39,11 +41,24 @@ if [ ! -f "$WINEPREFIX/.socket-linger-win10" ]; then
   touch "$WINEPREFIX/.socket-linger-win10"
 fi
 
+# node.exe and its wineserver pinned to one CPU: every getsockname/getsockopt
+# under Wine is a round trip to the wineserver, ~20 us on one CPU but ~80 us
+# when it has to wake another (virtual) CPU, and which one a call gets drifts
+# during a run. BENCH_WIN32_CPUS="" runs unpinned; the ratios hold either way.
+CPUS="${BENCH_WIN32_CPUS-$(($(nproc) - 1))}"
+pin=()
+if [ -n "$CPUS" ] && command -v taskset >/dev/null; then
+  pin=(taskset -c "$CPUS")
+  wineserver -k >/dev/null 2>&1 || true # a wineserver left running would not be pinned
+else
+  CPUS=
+fi
+
 OUT="$TOOLS/bench-windows.out"
-log "wine ${NODE_EXE#$ROOT/} bench/win32-lookup.cjs (open files: $(ulimit -n))"
+log "${pin[*]:+${pin[*]} }wine ${NODE_EXE#$ROOT/} bench/win32-lookup.cjs (open files: $(ulimit -n))"
 status=0
 (cd "$ROOT" && SOCKET_LINGER_WINE=1 BENCH_WINE_VERSION="$(wine --version 2>/dev/null || echo wine)" \
-  timeout "${BENCH_WIN32_TIMEOUT:-1800}" wine "$NODE_EXE" bench/win32-lookup.cjs \
+  BENCH_CPUS="$CPUS" timeout "${BENCH_WIN32_TIMEOUT:-1800}" "${pin[@]}" wine "$NODE_EXE" bench/win32-lookup.cjs \
   >"$OUT" 2>&1 </dev/null) || status=$?
 cat "$OUT"
 wineserver -k >/dev/null 2>&1 || true
