@@ -44,6 +44,7 @@ async function expectCode(p, code) {
 }
 
 async function main() {
+  console.log(`smoke: addon ${require('node-gyp-build').path(join(__dirname, '..', '..'))}`);
   // setLinger / getLinger: socket, pending socket, server (inherited by accepted sockets)
   {
     const p = await pair({ serverLinger: [true, 2], pendingLinger: [true, 0] });
