@@ -57,6 +57,9 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
       releaseAfterFlush(socket);
       return Promise.resolve(result('graceful', false, false, start));
     }
+    // The wait is ours from here: with the kernel's n in force, any close that
+    // comes first (a worker's teardown, say) would block its thread for n s.
+    writeLinger(fd, false, 0);
     return lingerThenClose(socket, linger.seconds * 1000, start, signal, errors);
   });
 }

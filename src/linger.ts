@@ -101,9 +101,28 @@ export function guardClose(handle: InternalHandle): void {
   handle[kGuarded] = true;
   const close = handle.close;
   handle.close = function closeWithoutBlocking(this: InternalHandle, callback?: () => void) {
+    openGuardedHandles.delete(this);
     releaseBlockingLinger(this);
     return close.call(this, callback);
   };
+  if (openGuardedHandles.size === 0 && !exitHooked) {
+    exitHooked = true;
+    process.once('exit', releaseAtExit);
+  }
+  openGuardedHandles.add(handle);
+}
+
+/**
+ * When a worker thread exits, Node closes its handles natively, past the
+ * guard above, and Linux only spares a whole exiting process the wait: so
+ * every open guarded handle gets its linger switched off on 'exit'. (A
+ * worker.terminate() runs no JavaScript: see the README's platform notes.)
+ */
+const openGuardedHandles = new Set<InternalHandle>();
+let exitHooked = false;
+
+function releaseAtExit(): void {
+  for (const handle of openGuardedHandles) releaseBlockingLinger(handle);
 }
 
 function releaseBlockingLinger(handle: InternalHandle): void {

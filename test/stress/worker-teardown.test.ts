@@ -6,9 +6,11 @@
 // README's promise ("a nonzero kernel linger is never in force when a handle
 // closes") does not hold there.
 //
-// KNOWN BUG, reported: these tests assert the correct behaviour and are
-// marked `.fails` while the bug stands (the suite stays green); run with
-// KNOWN_BUGS=strict to see them fail, and drop `.fails` once fixed.
+// Fixed: a lingering closeSocket() keeps the kernel's linger off while it
+// waits, and process.exit() in a worker switches guarded sockets off on
+// 'exit'. KNOWN LIMITATION: terminate() runs no JavaScript, so an idle socket
+// with setLinger(n) in force still holds the worker's teardown; that test is
+// marked `.fails` (the suite stays green; KNOWN_BUGS=strict shows it).
 import { describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
@@ -64,7 +66,7 @@ async function teardownMs(mode: { closeInFlight: boolean; end: 'terminate' | 'pr
 }
 
 describe('worker teardown never blocks on a kernel linger', () => {
-  knownBug('terminate() during a lingering closeSocket()', async () => {
+  it('terminate() during a lingering closeSocket()', async () => {
     expect(await teardownMs({ closeInFlight: true, end: 'terminate' })).toBeLessThan(1000);
   });
 
@@ -72,7 +74,7 @@ describe('worker teardown never blocks on a kernel linger', () => {
     expect(await teardownMs({ closeInFlight: false, end: 'terminate' })).toBeLessThan(1000);
   });
 
-  knownBug('process.exit() in the worker with setLinger(n) in force', async () => {
+  it('process.exit() in the worker with setLinger(n) in force', async () => {
     expect(await teardownMs({ closeInFlight: false, end: 'process.exit' })).toBeLessThan(1000);
   });
 });
