@@ -20,16 +20,21 @@
 // scripts/check-glibc.sh verifies the result with objdump -T.
 #include <cstdint>
 #include <cstdlib>
+#if __has_include(<sys/random.h>)
 #include <sys/random.h>
+#define SL_HAVE_GETRANDOM 1
+#endif
 
 extern "C" {
 
 __attribute__((visibility("hidden"))) char __libc_single_threaded = 0;
 
 __attribute__((visibility("hidden"))) uint32_t __wrap_arc4random(void) {
+#ifdef SL_HAVE_GETRANDOM
   uint32_t value;
-  if (getrandom(&value, sizeof value, 0) != static_cast<ssize_t>(sizeof value)) abort();
-  return value;
+  if (getrandom(&value, sizeof value, 0) == static_cast<ssize_t>(sizeof value)) return value;
+#endif
+  abort();  // unreachable in practice: nothing here uses std::random_device
 }
 
 }  // extern "C"
