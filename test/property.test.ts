@@ -419,8 +419,14 @@ function execute(world: World, c: Call): void {
     case 'setLinger': {
       const args = [resolveArg(world, c.target), c.enabled, c.seconds].slice(0, c.argc);
       const label = `setLinger(${[c.target, c.enabled, c.seconds].slice(0, c.argc).map(describeArg).join(', ')})`;
-      runSync(world, label, () => (setLinger as (...a: unknown[]) => unknown)(...args),
-        (v) => (v === undefined ? null : `${describeArg(v)}, not undefined`));
+      runSync(world, label, () => (setLinger as (...a: unknown[]) => unknown)(...args), (v) => {
+        if (v !== undefined) return `${describeArg(v)}, not undefined`;
+        // What was set is what the kernel (or the pending setting) now reports.
+        const expected = c.enabled === true ? { enabled: true, seconds: args.length < 3 ? 0 : c.seconds } : { enabled: false, seconds: 0 };
+        const seen = getLinger(args[0] as net.Socket);
+        return seen.enabled === expected.enabled && seen.seconds === expected.seconds
+          ? null : `fine, but getLinger() then reports ${JSON.stringify(seen)}`;
+      });
       return;
     }
     case 'getLinger':
