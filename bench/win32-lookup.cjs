@@ -49,6 +49,8 @@ const FIRST_CALLS = Number(process.env.BENCH_WIN32_FIRST_CALLS || 60); // fresh 
 const FIRST_PER_ROUND = 3;
 const INNER_SLOW = 25; // calls per sample for calls that cross to the wineserver
 const INNER_FAST = 200; // for setNoDelay
+const FD_LIMIT = Number(process.env.BENCH_FD_LIMIT) || null; // ulimit -n, from scripts/bench-windows.sh
+const FD_MARGIN = 400; // Wine's own descriptors (DLLs, wineserver pipes) and the listener
 const CONNECT_BATCH = 100;
 const CONNECT_TIMEOUT_MS = 30_000;
 const LISTENER_ONLY = -2; // findSocket's remotePort for "a listener" (src/handle.ts)
@@ -265,7 +267,8 @@ async function main() {
   const wine = process.env.BENCH_WINE_VERSION || null;
   const cpus = process.env.BENCH_CPUS || null; // taskset list from scripts/bench-windows.sh
   log(`socket-linger: Windows socket lookup cost, node ${process.version} ${process.platform}-${process.arch}`
-    + `${UNDER_WINE ? ` under Wine${wine ? ` (${wine})` : ''}` : ''}, ${machine}${cpus ? `, pinned to CPU ${cpus}` : ''}`);
+    + `${UNDER_WINE ? ` under Wine${wine ? ` (${wine})` : ''}` : ''}, ${machine}${cpus ? `, pinned to CPU ${cpus}` : ''}`
+    + `${FD_LIMIT ? `, ulimit -n ${FD_LIMIT}` : ''}`);
   if (UNDER_WINE) log('# Wine maps Winsock onto Linux sockets: compare the rows with each other, not with Windows.');
   log('# median per call; walk = native.findSocket for a client socket (uv_walk over every handle, getsockname each TCP one);');
   log('# getLinger 1st = first call on a fresh socket (half clients, half accepted); cached = later calls (getsockname + WeakMap + getsockopt)');
@@ -293,7 +296,20 @@ async function main() {
 
   const results = [];
   let stopped = null;
+  const report = () => ({
+    what: 'Windows socket lookup (uv_walk) vs the per-handle cache; per-call nanoseconds',
+    node: process.version, platform: `${process.platform}-${process.arch}`, underWine: UNDER_WINE, wine, pinnedCpus: cpus,
+    fdLimit: FD_LIMIT, machine, at: new Date().toISOString(), levels: LEVELS, limit: stopped, results,
+    runMs: Math.round(performance.now() - started),
+  });
+  const save = () => {
+    fs.mkdirSync(path.dirname(OUT), { recursive: true });
+    fs.writeFileSync(OUT, `${JSON.stringify(report(), null, 2)}\n`);
+  };
   for (const target of LEVELS) {
+    if (FD_LIMIT && target > FD_LIMIT - FD_MARGIN)
+      log(`# ${target} handles: more than ulimit -n (${FD_LIMIT}) leaves room for under Wine, where every SOCKET is a Unix`
+        + ' descriptor: going until EMFILE (if accept() runs out first, libuv on Windows aborts the process instead)');
     const wantPairs = Math.max(1, Math.round((target - 1) / 2));
     const t0 = performance.now();
     stopped = await growTo(wantPairs);
@@ -308,6 +324,7 @@ async function main() {
     r.limitedBy = stopped;
     results.push(r);
     log(`# ${r.tcpHandles} TCP handles (getActiveResourcesInfo: ${r.tcpHandlesCounted}) opened in ${Math.round(openMs)} ms, walk median ${us(r.findSocketWalk.medianNs)} us`);
+    try { save(); } catch {} // partial figures, in case a larger size kills the process
     if (stopped) break;
   }
 
@@ -338,19 +355,14 @@ async function main() {
   if (stopped) log(`\nlimit: wanted ${wanted} handles, measured up to ${reached}; opening more failed: ${stopped.code ?? ''} ${stopped.message}`);
   else log(`\nall sizes reached (up to ${reached} TCP handles)`);
 
-  const report = {
-    what: 'Windows socket lookup (uv_walk) vs the per-handle cache; per-call nanoseconds',
-    node: process.version, platform: `${process.platform}-${process.arch}`, underWine: UNDER_WINE, wine, pinnedCpus: cpus,
-    machine, at: new Date().toISOString(), levels: LEVELS, limit: stopped, results,
-    runMs: Math.round(performance.now() - started),
-  };
-  fs.mkdirSync(path.dirname(OUT), { recursive: true });
-  fs.writeFileSync(OUT, `${JSON.stringify(report, null, 2)}\n`);
+  // Close everything first: at the descriptor limit not even the JSON file opens.
+  const closed = [];
+  for (const { client, peer } of pairs) for (const s of [client, peer]) { closed.push(once(s, 'close')); s.destroy(); }
+  server.close();
+  await withTimeout(Promise.all(closed), 30_000, 'closing').catch(() => {});
+  save();
   log(`figures: ${OUT}`);
   log(`run ${((performance.now() - started) / 1000).toFixed(1)} s`);
-
-  for (const { client, peer } of pairs) { client.destroy(); peer.destroy(); }
-  server.close();
   process.exit(0);
 }
 

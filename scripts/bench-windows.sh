@@ -28,7 +28,9 @@ log "tsc -p tsconfig.build.json"
 (cd "$ROOT" && npx --no-install tsc -p tsconfig.build.json)
 bash "$ROOT/scripts/build-win32.sh" >/dev/null
 
-# 10,000 sockets are 10,000 descriptors in the wineserver and in node.exe.
+# Under Wine every SOCKET is a Unix descriptor (in the wineserver and in
+# node.exe): 10,000 handles need ulimit -n above 10,000. With 20,000, opening
+# stopped with EMFILE at 19,701 handles (see bench/win32-lookup.cjs).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 export WINEPREFIX="${BENCH_WINEPREFIX:-$TOOLS/wineprefix-bench}" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
@@ -58,9 +60,10 @@ OUT="$TOOLS/bench-windows.out"
 log "${pin[*]:+${pin[*]} }wine ${NODE_EXE#$ROOT/} bench/win32-lookup.cjs (open files: $(ulimit -n))"
 status=0
 (cd "$ROOT" && SOCKET_LINGER_WINE=1 BENCH_WINE_VERSION="$(wine --version 2>/dev/null || echo wine)" \
-  BENCH_CPUS="$CPUS" timeout "${BENCH_WIN32_TIMEOUT:-1800}" "${pin[@]}" wine "$NODE_EXE" bench/win32-lookup.cjs \
+  BENCH_CPUS="$CPUS" BENCH_FD_LIMIT="$(ulimit -n)" timeout "${BENCH_WIN32_TIMEOUT:-1800}" "${pin[@]}" wine "$NODE_EXE" bench/win32-lookup.cjs \
   >"$OUT" 2>&1 </dev/null) || status=$?
 cat "$OUT"
+[ "$status" -eq 0 ] || log "node.exe exited with $status: figures up to the last size measured are in ${BENCH_WIN32_OUT:-.tools/bench-windows.json}"
 wineserver -k >/dev/null 2>&1 || true
 log "done in $((SECONDS - start)) s (exit $status)"
 exit $status
