@@ -3,7 +3,7 @@
 # any Node >= 18.17) built here with prebuildify, stripped, checked for
 # glibc <= 2.28 and loaded once through node-gyp-build.
 # On another host (macOS, Windows, linux-arm64 natively) it builds that
-# host's prebuild; the glibc check runs on Linux only.
+# host's prebuild; the glibc check runs on Linux only. build/ is not touched.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -15,9 +15,21 @@ platform=$(node -p process.platform) arch=$(node -p process.arch)
 # skips them and compiles instead of loading a glibc binary.
 tags=() out="prebuilds/$platform-$arch/socket-linger.node"
 if [ "$platform" = linux ]; then tags=(--tag-libc) out="prebuilds/$platform-$arch/socket-linger.glibc.node"; fi
-# Node-API: the target version only picks the headers node-gyp uses (the
-# running node's; npm's nodedir config, if set, avoids a download).
-npx --no-install prebuildify --napi --strip "${tags[@]}" --target "$(node -p process.versions.node)"
+# Node-API: the target version only picks the headers node-gyp uses: the
+# running node's, from its own install prefix when it ships them (no
+# download), else from nodejs.org.
+if [ -z "${npm_config_nodedir:-}" ]; then
+  prefix=$(node -p 'require("path").resolve(process.execPath, "..", "..")')
+  if [ -f "$prefix/include/node/node_api.h" ] && [ -f "$prefix/include/node/common.gypi" ]; then
+    export npm_config_nodedir="$prefix"
+  fi
+fi
+# Built in a staging copy so that build/ (npm test's build) is left alone.
+STAGE="$ROOT/.tools/prebuild-$platform-$arch"
+rm -rf "$STAGE" && mkdir -p "$STAGE"
+cp package.json binding.gyp "$STAGE/" && cp -r native "$STAGE/native"
+(cd "$STAGE" && "$ROOT/node_modules/.bin/prebuildify" --napi --strip "${tags[@]}" \
+  --target "$(node -p process.versions.node)" --out "$ROOT")
 [ -f "$out" ] || { echo "prebuild-linux: $out was not produced" >&2; exit 1; }
 if [ "$platform" = linux ]; then bash scripts/check-glibc.sh "$out"; fi
 PREBUILDS_ONLY=1 node -e '
