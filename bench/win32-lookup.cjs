@@ -308,8 +308,8 @@ async function main() {
   };
   for (const target of LEVELS) {
     if (FD_LIMIT && target > FD_LIMIT - FD_MARGIN)
-      log(`# ${target} handles: more than ulimit -n (${FD_LIMIT}) leaves room for under Wine, where every SOCKET is a Unix`
-        + ' descriptor: going until EMFILE (if accept() runs out first, libuv on Windows aborts the process instead)');
+      log(`# ${target} handles: over what ulimit -n ${FD_LIMIT} leaves room for under Wine (every SOCKET is a Unix`
+        + ' descriptor): going until EMFILE; if accept() runs out first, libuv aborts the process instead');
     const wantPairs = Math.max(1, Math.round((target - 1) / 2));
     const t0 = performance.now();
     stopped = await growTo(wantPairs);
