@@ -56,6 +56,16 @@ tarball_contents() {
 }
 check "tarball holds only package.json, README, LICENSE, binding.gyp, dist/, native/, prebuilds/" tarball_contents
 
+# The Linux prebuilds in it: glibc <= 2.28, no libstdc++ versions.
+mkdir -p "$WORK/unpacked" && tar -xzf "$TARBALL" -C "$WORK/unpacked"
+for file in "$WORK"/unpacked/package/prebuilds/linux-*/*.node; do
+  [ -f "$file" ] || continue
+  target=$(basename "$(dirname "$file")") objdump=objdump
+  [ "$target" = linux-arm64 ] && command -v aarch64-linux-gnu-objdump >/dev/null && objdump=aarch64-linux-gnu-objdump
+  glibc() { OBJDUMP=$objdump bash "$ROOT/scripts/check-glibc.sh" "$file" 2.28 2>&1 | sed "s|$WORK/unpacked/package/||; s/^/# /"; return "${PIPESTATUS[0]}"; }
+  check "$target prebuild: glibc <= 2.28, no GLIBCXX" glibc
+done
+
 # ---- an empty project, no compiler
 FAKEBIN="$WORK/fakebin" APP="$WORK/app"
 mkdir -p "$FAKEBIN" "$APP"
