@@ -422,7 +422,7 @@ function execute(world: World, c: Call): void {
       runSync(world, label, () => (setLinger as (...a: unknown[]) => unknown)(...args), (v) => {
         if (v !== undefined) return `${describeArg(v)}, not undefined`;
         // What was set is what the kernel (or the pending setting) now reports.
-        const expected = c.enabled === true ? { enabled: true, seconds: args.length < 3 ? 0 : c.seconds } : { enabled: false, seconds: 0 };
+        const expected = c.enabled === true ? { enabled: true, seconds: args.length < 3 || c.seconds === undefined ? 0 : c.seconds } : { enabled: false, seconds: 0 };
         const seen = getLinger(args[0] as net.Socket);
         return seen.enabled === expected.enabled && seen.seconds === expected.seconds
           ? null : `fine, but getLinger() then reports ${JSON.stringify(seen)}`;
