@@ -40,6 +40,7 @@ if ! npm pack --silent --pack-destination "$WORK" >"$WORK/pack.out" 2>"$WORK/pac
   failed=$((failed + 1)); echo "not ok - npm pack"; finish
 fi
 TARBALL="$WORK/$(tail -1 "$WORK/pack.out")"
+grep '^\[prepack\]' "$WORK/pack.err" | sed 's/^/# /'
 passed=$((passed + 1)); echo "ok - npm pack: $(basename "$TARBALL") ($(wc -c <"$TARBALL" | tr -d ' ') bytes)"
 tar -tzf "$TARBALL" | sed 's|^package/||' | sort >"$WORK/contents.txt"
 sed 's/^/#   /' "$WORK/contents.txt"
