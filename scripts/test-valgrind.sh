@@ -17,8 +17,14 @@ if ! command -v valgrind >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends valgrind >/dev/null
 fi
-log "building the addon with -g -O1"
-VARIANT="$(bash scripts/build-addon-variant.sh valgrind "-g -O1 -fno-omit-frame-pointer")"
+if [ -n "${VALGRIND_ADDON_DIR:-}" ]; then
+  # A ready build to check instead (e.g. one with a bug injected on purpose,
+  # to see this script fail): a directory with build/Release/socket_linger.node.
+  VARIANT="$(cd "$VALGRIND_ADDON_DIR" && pwd)"
+else
+  log "building the addon with -g -O1"
+  VARIANT="$(bash scripts/build-addon-variant.sh valgrind "-g -O1 -fno-omit-frame-pointer")"
+fi
 npx --no-install tsc -p tsconfig.build.json
 
 OUT="$(mktemp -d "${TMPDIR:-/tmp}/socket-linger-valgrind.XXXXXX")"
@@ -37,19 +43,26 @@ grep -qF "smoke: addon $VARIANT/" "$OUT/smoke.out" || { log "the smoke script di
 log "smoke under valgrind: exit $rc, $((SECONDS - start)) s"
 
 set +e
-node - "$OUT/memcheck.log" <<'JS'
+node - "$OUT/memcheck.log" "$ROOT/native" <<'JS'
 const fs = require('fs');
-const [file] = process.argv.slice(2);
+const [file, nativeDir] = process.argv.slice(2);
+// A frame is the addon's when it is in socket_linger.node (no debug info) or
+// names one of native/'s sources or node-addon-api's inline header (with it).
+const sources = fs.readdirSync(nativeDir).map((f) => f.replace(/[.]/g, '\\.')).concat(['napi-inl\\.h', 'napi\\.h']);
+const addonFrame = new RegExp(`socket_linger\\.node|[(/](${sources.join('|')}):\\d+\\)`);
 const lines = fs.readFileSync(file, 'utf8').split('\n').map((l) => l.replace(/^==\d+== ?/, ''));
 // An error (or leak record) is a paragraph: its message, then "at"/"by" frames.
 const blocks = [];
 let cur = [];
 for (const l of lines) {
-  if (l.trim() === '') { if (cur.length) blocks.push(cur); cur = []; } else cur.push(l);
+  // A message starts at column 0 (a warning may come right before it);
+  // its frames and details are indented.
+  if (l.trim() === '' || !/^\s/.test(l)) { if (cur.length) blocks.push(cur); cur = []; }
+  if (l.trim() !== '') cur.push(l);
 }
 if (cur.length) blocks.push(cur);
 const isError = (b) => /^(Invalid |Conditional jump|Use of uninitialised|Syscall param|Mismatched free|Source and destination overlap|.*definitely lost in loss record)/.test(b[0]);
-const inAddon = (b) => b.some((l) => /^\s+(at|by) /.test(l) && /socket_linger\.node|native\/\w+\.cc/.test(l));
+const inAddon = (b) => b.some((l) => /^\s+(at|by) /.test(l) && addonFrame.test(l));
 const errors = blocks.filter(isError);
 const ours = errors.filter(inAddon);
 const summary = lines.find((l) => l.startsWith('ERROR SUMMARY')) || 'no ERROR SUMMARY';
