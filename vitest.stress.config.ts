@@ -11,5 +11,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60 * 60_000,
     hookTimeout: 60_000,
+    // test/stress/property.test.ts runs the default suite's property test longer.
+    env: { PROPERTY_RUNS: process.env.PROPERTY_RUNS ?? '2000' },
   },
 });
