@@ -4,6 +4,8 @@
 // failure: the TypeScript side turns that into a Node-style system error.
 #include <napi.h>
 
+#include <cmath>
+
 #include "socket_ops.h"
 #include "socket_lookup.h"
 
@@ -11,14 +13,29 @@ namespace {
 
 // Each reader makes one N-API call: these functions sit on hot paths (a
 // lingering close polls through them), so no separate type checks.
+// A socket value as JavaScript holds it (a double): only an exact integer in
+// this platform's range names a socket; anything else would be truncated
+// onto some other descriptor.
+bool ToSock(double value, sl::Sock* out) {
+  if (!std::isfinite(value) || value < 0 ||
+      value > static_cast<double>(sl::kMaxSock) || std::trunc(value) != value)
+    return false;
+  *out = static_cast<sl::Sock>(value);
+  return true;
+}
+
 bool ReadSock(const Napi::CallbackInfo& info, size_t i, sl::Sock* out) {
-  int64_t value = 0;
-  if (napi_get_value_int64(info.Env(), info[i], &value) != napi_ok) {
+  double value = 0;
+  if (napi_get_value_double(info.Env(), info[i], &value) != napi_ok) {
     Napi::TypeError::New(info.Env(), "socket descriptor must be a number")
         .ThrowAsJavaScriptException();
     return false;
   }
-  *out = value;
+  if (!ToSock(value, out)) {
+    Napi::RangeError::New(info.Env(), "socket descriptor out of range")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
   return true;
 }
 
@@ -131,8 +148,8 @@ Napi::Value SendAcknowledged(const Napi::CallbackInfo& info) {
   }
   for (size_t i = 0; i < count; i++) {
     bool done = false;
-    bool usable = socks[i] >= 0 &&
-                  sl::SendAcknowledged(static_cast<sl::Sock>(socks[i]), &done) == 0;
+    sl::Sock s = -1;
+    bool usable = ToSock(socks[i], &s) && sl::SendAcknowledged(s, &done) == 0;
     out[i] = usable ? (done ? 1 : 0) : -1;
   }
   return info.Env().Undefined();

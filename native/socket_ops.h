@@ -36,6 +36,10 @@ struct TcpInfo {
 // Largest linger timeout, in seconds, this platform stores exactly.
 extern const int kMaxLingerSeconds;
 
+// Largest value a socket can have here (an int fd; a SOCKET handle). The
+// glue refuses anything else rather than truncate it onto another socket.
+extern const Sock kMaxSock;
+
 
 int SetLinger(Sock s, bool enabled, int seconds);
 int GetLinger(Sock s, Linger* out);

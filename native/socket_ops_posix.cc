@@ -40,6 +40,7 @@ void AllowOptionsAfterShutdown(int) {}
 }  // namespace
 
 const int kMaxLingerSeconds = kLingerLimit;
+const Sock kMaxSock = INT_MAX;
 
 int SetLinger(Sock s, bool enabled, int seconds) {
   AllowOptionsAfterShutdown(static_cast<int>(s));

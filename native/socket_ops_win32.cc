@@ -215,6 +215,8 @@ int FallbackTcpInfo(SOCKET s, TcpInfo* out) {
 
 // LINGER's fields are u_short.
 const int kMaxLingerSeconds = 65535;
+// A SOCKET is a UINT_PTR; JavaScript carries it exactly up to 2^53.
+const Sock kMaxSock = int64_t{1} << 53;
 
 int SetLinger(Sock s, bool enabled, int seconds) {
   LINGER value;

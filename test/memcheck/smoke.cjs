@@ -184,9 +184,18 @@ async function main() {
         checks++;
       }
     }
-    if (process.env.SMOKE_HOSTILE_DOUBLES === '1' && typeof native.sendAcknowledged === 'function') {
-      // Doubles outside int's range: converting them to int is undefined behaviour.
-      try { native.sendAcknowledged(Float64Array.of(1e20, Infinity, 2 ** 31 + 3), new Int8Array(3)); } catch { /* refused */ }
+    if (typeof native.sendAcknowledged === 'function') {
+      // Doubles outside int's range: converting them to int would be undefined
+      // behaviour; the glue must refuse them (-1), never truncate them.
+      const out = new Int8Array(3);
+      native.sendAcknowledged(Float64Array.of(1e20, Infinity, 2 ** 31 + 3), out);
+      if ([...out].some((v) => v !== -1)) throw new Error(`hostile socket values were used: ${[...out]}`);
+      checks++;
+    }
+    for (const sock of [2 ** 32, 2 ** 32 + 1, 2 ** 53, NaN, 0.5, Infinity]) {
+      let refused = false;
+      try { native.setLinger(sock, true, 9); } catch (error) { refused = error instanceof RangeError; }
+      if (!refused) throw new Error(`socket value ${sock} was not refused`);
       checks++;
     }
     try { native.findSocket('127.0.0.1', 1, '127.0.0.1', 2); } catch { /* fine */ }
