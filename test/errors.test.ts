@@ -34,7 +34,7 @@ describe('argument errors', () => {
     pair = await connectPair();
     const s = pair.client;
     for (const enabled of [1, 'yes', null, undefined])
-      await expectError(() => setLinger(s, enabled as boolean, 1), 'ERR_INVALID_ARG_TYPE');
+      await expectError(() => setLinger(s, enabled as unknown as boolean, 1), 'ERR_INVALID_ARG_TYPE');
     for (const seconds of ['1', null, 1n, {}])
       await expectError(() => setLinger(s, true, seconds as number), 'ERR_INVALID_ARG_TYPE');
     for (const seconds of [-1, 1.5, NaN, Infinity, -0.5, LINGER_MAX_SECONDS + 1]) {
