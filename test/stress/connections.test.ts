@@ -277,6 +277,9 @@ function judge(conn: Conn): string | null {
 interface ComboFigures { row: Row; mode: PeerMode; n: number; failed: number; sumMs: number; maxMs: number; bytes: number; fin: number; rst: number }
 const perCombo: ComboFigures[] = COMBOS.map(({ row, mode }) => ({ row, mode, n: 0, failed: 0, sumMs: 0, maxMs: 0, bytes: 0, fin: 0, rst: 0 }));
 
+/** The longest synchronous stretch of each phase in any batch (ms). */
+const phases = { setupMs: 0, writeMs: 0, closeCallsMs: 0 };
+
 interface BatchFigures { failures: { conn: Conn; problem: string }[]; peakFds: number | null }
 
 async function connectAll(server: net.Server, port: number, count: number) {
@@ -322,20 +325,27 @@ async function runBatch(firstId: number, count: number): Promise<BatchFigures> {
     return conn;
   });
 
+  const setupStart = performance.now();
   for (const conn of conns) {
     setUp(conn);
     if (conn.mode !== 'never') conn.peerDone = readPeer(conn, conn.mode === 'slow');
     if (conn.row === 'gracefulShutdown') conn.client.on('data', (chunk: Buffer) => conn.replyReceived.push(chunk));
   }
+  phases.setupMs = Math.max(phases.setupMs, performance.now() - setupStart);
+  let t = performance.now();
   for (const conn of conns) conn.client.write(conn.payload.data);
+  phases.writeMs = Math.max(phases.writeMs, performance.now() - t);
   const peakFds = fdCount();
-  await Promise.all(conns.map(async (conn) => {
+  t = performance.now();
+  const closing = conns.map(async (conn) => {
     try {
       conn.result = await bounded(close(conn), SETTLE_BOUND_MS, 'unsettled' as const);
     } catch (rejected) {
       conn.result = { rejected };
     }
-  }));
+  });
+  phases.closeCallsMs = Math.max(phases.closeCallsMs, performance.now() - t);
+  await Promise.all(closing);
 
   // Peers that did not read while the close ran: row 1 still delivers every
   // byte in the background (they read now); every other row reset them.
@@ -436,6 +446,8 @@ describe('stress: the close matrix under load', () => {
       `  active resources after:  ${JSON.stringify(after.handles)}`,
       `  event loop: max stall ${maxStallMs.toFixed(1)} ms (5 ms ticker), ` +
         `delay histogram max ${(histogram.max / 1e6).toFixed(1)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(1)} ms`,
+      `  longest synchronous stretch per batch: setLinger+listeners ${phases.setupMs.toFixed(1)} ms, ` +
+        `the test's write() loop ${phases.writeMs.toFixed(1)} ms, the ${batch} close calls ${phases.closeCallsMs.toFixed(1)} ms`,
     ];
     report.push('  row               peer    conns  failed  mean ms   max ms  peer FIN  peer RST  MiB to peers');
     for (const f of perCombo) {
