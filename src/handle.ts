@@ -29,13 +29,22 @@ interface WithHandle { _handle?: InternalHandle | null }
 const SOCKET_TYPES = 'an instance of net.Socket or tls.TLSSocket';
 const TARGET_TYPES = 'an instance of net.Socket, tls.TLSSocket or net.Server';
 
+// `instanceof` alone also admits Object.create(net.Socket.prototype): an
+// object whose constructor never ran has none of the state Node relies on.
+function isSocket(value: unknown): value is net.Socket {
+  return value instanceof net.Socket && typeof (value as { _writableState?: unknown })._writableState === 'object';
+}
+
+function isServer(value: unknown): value is net.Server {
+  return value instanceof net.Server && (value as { _handle?: unknown })._handle !== undefined;
+}
+
 export function validateSocket(value: unknown, name = 'socket'): asserts value is net.Socket {
-  if (!(value instanceof net.Socket)) throw invalidArgType(name, SOCKET_TYPES, value);
+  if (!isSocket(value)) throw invalidArgType(name, SOCKET_TYPES, value);
 }
 
 export function validateTarget(value: unknown, name = 'target'): asserts value is LingerTarget {
-  if (!(value instanceof net.Socket) && !(value instanceof net.Server))
-    throw invalidArgType(name, TARGET_TYPES, value);
+  if (!isSocket(value) && !isServer(value)) throw invalidArgType(name, TARGET_TYPES, value);
 }
 
 /**

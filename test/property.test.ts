@@ -32,7 +32,6 @@ import { fixtures } from './helpers';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 100);
 const SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
-const STRICT = process.env.KNOWN_BUGS === 'strict';
 
 const DOCUMENTED: Record<string, ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor> = {
   ERR_INVALID_ARG_TYPE: TypeError,
@@ -91,9 +90,8 @@ const junk = fc.oneof(
   fc.object({ maxDepth: 1, maxKeys: 3 }),
   fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
   fc.constant(null).map(() => Object.create(net.Server.prototype) as unknown),
-  // An object that passes `instanceof net.Socket` without ever having been
-  // constructed: a known bug (see the test at the end), included with KNOWN_BUGS=strict.
-  ...(STRICT ? [fc.constant(null).map(() => Object.create(net.Socket.prototype) as unknown)] : []),
+  // An object that passes `instanceof net.Socket` without ever having been constructed.
+  fc.constant(null).map(() => Object.create(net.Socket.prototype) as unknown),
 );
 
 const target = fc.oneof(
@@ -561,14 +559,11 @@ describe('property: random call sequences', () => {
   });
 });
 
-describe('KNOWN BUG: a net.Socket that was never constructed', () => {
-  // Object.create(net.Socket.prototype) passes `instanceof net.Socket`; the
-  // promise functions then reject with Node's internal TypeError ("Cannot
-  // read properties of undefined (reading 'Symbol(kState)')"), which has no
-  // code. Expected: ERR_INVALID_ARG_TYPE like any other non-socket. Marked
-  // `.fails` while the bug stands (KNOWN_BUGS=strict runs it plainly).
-  const knownBug = STRICT ? it : it.fails;
-  knownBug('every function reports ERR_INVALID_ARG_TYPE (or a documented code)', async () => {
+describe('a net.Socket that was never constructed', () => {
+  // Object.create(net.Socket.prototype) passes `instanceof net.Socket`; it
+  // must get ERR_INVALID_ARG_TYPE like any other non-socket, not Node's
+  // internal TypeError without a code.
+  it('every function reports ERR_INVALID_ARG_TYPE (or a documented code)', async () => {
     const fake = () => Object.create(net.Socket.prototype) as net.Socket;
     const problems: string[] = [];
     for (const [name, fn] of Object.entries({
