@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <set>
 
 #include "socket_ops.h"
 #include "socket_lookup.h"
@@ -173,6 +174,41 @@ Napi::Value PendingError(const Napi::CallbackInfo& info) {
   return Result(info, err != 0 ? err : pending);
 }
 
+// The sockets this thread's environment holds (HoldSocket). When the
+// environment goes away (a worker ends) Node has already closed its handles'
+// descriptors, natively; the connections close here, linger off, so no
+// close in the teardown can block on a kernel linger.
+struct HeldSockets {
+  std::set<sl::Sock> socks;
+  ~HeldSockets() {
+    for (sl::Sock held : socks) {
+      sl::SetLinger(held, false, 0);
+      sl::ReleaseHeld(held);
+    }
+  }
+};
+
+HeldSockets& HeldOf(Napi::Env env) { return *env.GetInstanceData<HeldSockets>(); }
+
+// holdSocket(sock) -> held descriptor (>= 0) or err (< 0)
+Napi::Value HoldSocket(const Napi::CallbackInfo& info) {
+  sl::Sock s = -1;
+  if (!ReadSock(info, 0, &s)) return {};
+  sl::Sock held = -1;
+  int err = sl::HoldSocket(s, &held);
+  if (err == 0) HeldOf(info.Env()).socks.insert(held);
+  return Napi::Number::New(info.Env(), err != 0 ? err : static_cast<double>(held));
+}
+
+// releaseHeld(held) -> err; only descriptors this environment holds.
+Napi::Value ReleaseHeld(const Napi::CallbackInfo& info) {
+  sl::Sock held = -1;
+  if (!ReadSock(info, 0, &held)) return {};
+  // Not (or no longer) held here: nothing to drop, and never someone else's fd.
+  if (HeldOf(info.Env()).socks.erase(held) == 0) return Result(info, 0);
+  return Result(info, sl::ReleaseHeld(held));
+}
+
 // checkTcp(sock) -> err
 Napi::Value CheckTcp(const Napi::CallbackInfo& info) {
   sl::Sock s = -1;
@@ -202,6 +238,9 @@ Napi::Value FindSocket(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new HeldSockets());
+  exports.Set("holdSocket", Napi::Function::New(env, HoldSocket, "holdSocket"));
+  exports.Set("releaseHeld", Napi::Function::New(env, ReleaseHeld, "releaseHeld"));
   exports.Set("setLinger", Napi::Function::New(env, SetLinger, "setLinger"));
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));

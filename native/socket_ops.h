@@ -60,6 +60,14 @@ int ReadableBytes(Sock s, int64_t* out);
 // error number in *out, 0 when none: how a reset that Node reported as EOF
 // can still be told apart from a FIN.
 int PendingError(Sock s, int* out);
+// A second reference to the socket (*held), so that closing the handle's own
+// descriptor does not close the connection yet: a close made where no
+// JavaScript runs (a worker's teardown) then cannot block on a linger; the
+// library switches the linger off and drops this reference itself.
+// -ENOSYS (as a libuv error) where descriptors cannot be duplicated (Windows).
+int HoldSocket(Sock s, Sock* held);
+// Drops a reference taken by HoldSocket; the connection closes if it was the last.
+int ReleaseHeld(Sock held);
 // 0 when s is a TCP (IPv4/IPv6 stream) socket, else a negative error.
 int CheckTcp(Sock s);
 

@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace sl {
 
@@ -88,6 +90,17 @@ int PendingError(Sock s, int* out) {
     return LastError();
   *out = -error;
   return 0;
+}
+
+int HoldSocket(Sock s, Sock* held) {
+  int fd = fcntl(static_cast<int>(s), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return LastError();
+  *held = fd;
+  return 0;
+}
+
+int ReleaseHeld(Sock held) {
+  return close(static_cast<int>(held)) == 0 ? 0 : LastError();
 }
 
 int CheckTcp(Sock s) {

@@ -283,6 +283,11 @@ int ReadableBytes(Sock s, int64_t* out) {
   return 0;
 }
 
+// A duplicated SOCKET is not a second reference to the same connection on
+// Windows (and only Linux's close blocks on a linger): nothing to hold.
+int HoldSocket(Sock, Sock*) { return UV_ENOSYS; }
+int ReleaseHeld(Sock) { return UV_ENOSYS; }
+
 int PendingError(Sock s, int* out) {
   int error = 0;
   int len = sizeof error;

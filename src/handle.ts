@@ -13,6 +13,8 @@ export interface InternalHandle {
   reading?: boolean;
   readStart?(): number;
   close(callback?: () => void): void;
+  /** TCP only: close with an RST (resetAndDestroy). */
+  reset?(callback?: () => void): number;
   getsockname?(out: AddressInfo): number;
   getpeername?(out: AddressInfo): number;
   /** TLSWrap: the stream it encrypts (the TCP handle for a socket). */

@@ -95,16 +95,39 @@ function deferLinger(target: LingerTarget, option: LingerOption): void {
  * http server closing it, this library) first switch a nonzero linger off:
  * Linux's close() would otherwise block the whole event loop for up to the
  * linger time. Linger 0 is left alone, so a plain destroy() still resets.
+ *
+ * Closes that run no JavaScript (a worker's teardown) cannot be intercepted,
+ * so on POSIX the addon also holds a second reference to the socket: the
+ * handle's own close then cannot end the connection, and the reference is
+ * dropped right after a close seen here, or by the addon, linger off, when
+ * the thread's environment goes away.
  */
 export function guardClose(handle: InternalHandle): void {
   if (handle[kGuarded]) return;
   handle[kGuarded] = true;
-  const close = handle.close;
+  const held = native.holdSocket(descriptorOf(handle));
+  const { close, reset } = handle;
   handle.close = function closeWithoutBlocking(this: InternalHandle, callback?: () => void) {
     openGuardedHandles.delete(this);
     releaseBlockingLinger(this);
-    return close.call(this, callback);
+    try {
+      return close.call(this, callback);
+    } finally {
+      if (held >= 0) native.releaseHeld(held);
+    }
   };
+  // resetAndDestroy(): libuv sets linger {on, 0} and closes; the RST goes
+  // out when the last reference does.
+  if (reset !== undefined && held >= 0) {
+    handle.reset = function resetHeld(this: InternalHandle, callback?: () => void) {
+      openGuardedHandles.delete(this);
+      try {
+        return reset.call(this, callback);
+      } finally {
+        native.releaseHeld(held);
+      }
+    };
+  }
   if (openGuardedHandles.size === 0 && !exitHooked) {
     exitHooked = true;
     process.once('exit', releaseAtExit);
@@ -113,10 +136,9 @@ export function guardClose(handle: InternalHandle): void {
 }
 
 /**
- * When a worker thread exits, Node closes its handles natively, past the
- * guard above, and Linux only spares a whole exiting process the wait: so
- * every open guarded handle gets its linger switched off on 'exit'. (A
- * worker.terminate() runs no JavaScript: see the README's platform notes.)
+ * process.exit() in a worker thread: Node then closes the thread's handles
+ * natively; switching their linger off on 'exit' spares Windows and macOS
+ * a lingering close there too (Linux is covered by the held reference).
  */
 const openGuardedHandles = new Set<InternalHandle>();
 let exitHooked = false;

@@ -16,6 +16,9 @@ export interface NativeBinding {
   /** The pending socket error (SO_ERROR, cleared by reading it) or 0. */
   pendingError(sock: number): number;
   checkTcp(sock: number): number;
+  /** A second reference to the socket (POSIX), released by releaseHeld; else a negative error. */
+  holdSocket(sock: number): number;
+  releaseHeld(held: number): number;
   /**
    * Windows only: the SOCKET behind a libuv TCP handle of this thread's loop,
    * by its addresses. remotePort -1: no peer, any kind; -2: a listener only;
