@@ -78,3 +78,39 @@ describe('worker teardown never blocks on a kernel linger', () => {
     expect(await teardownMs({ closeInFlight: false, end: 'process.exit' })).toBeLessThan(1000);
   });
 });
+
+describe('after terminate() the held connection still ends properly', () => {
+  it('the peer gets every byte and a FIN, and no descriptor is left behind', async () => {
+    const { readdirSync } = await import('node:fs');
+    const { getTcpInfo } = await import('../../dist/index.js');
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const worker = new Worker(`
+      const net = require('node:net');
+      const lib = require(${JSON.stringify(DIST)});
+      const { parentPort } = require('node:worker_threads');
+      const s = net.connect(${(server.address() as net.AddressInfo).port}, '127.0.0.1', () => {
+        lib.setLinger(s, true, ${LINGER_S});
+        s.write(Buffer.alloc(1024 * 1024), () => parentPort.postMessage('written'));
+      });`, { eval: true });
+    const [peer] = await accepted;
+    await once(worker, 'message');
+    const start = performance.now();
+    await worker.terminate();
+    expect(performance.now() - start).toBeLessThan(1000);
+    let bytes = 0;
+    peer.on('data', (chunk: Buffer) => { bytes += chunk.length; });
+    const ended = once(peer, 'end');
+    peer.resume();
+    await ended;
+    expect(bytes).toBe(1024 * 1024);
+    expect(getTcpInfo(peer).state).toBe('CLOSE_WAIT'); // a FIN, not an RST
+    peer.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(fds()).toBe(before); // the worker's held descriptor was closed too
+  });
+});
