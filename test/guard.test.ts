@@ -68,6 +68,14 @@ describe('close guard for linger n > 0', () => {
     expect((await view.done).outcome).toBe('RST');
   });
 
+  it('resetAndDestroy() on a guarded socket still resets at once', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 5);
+    const view = watchPeer(pair.peer);
+    pair.client.resetAndDestroy();
+    expect((await view.done).outcome).toBe('RST');
+  });
+
   it('sockets accepted by a server with linger n > 0 close without blocking', async () => {
     const server = net.createServer({ pauseOnConnect: true });
     setLinger(server, true, LINGER);
