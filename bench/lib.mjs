@@ -2,6 +2,9 @@
 import * as net from 'node:net';
 import { once } from 'node:events';
 
+// The stall monitor is the package's own (src/stall.ts), shared with the tests.
+export { stallMonitor } from '../dist/stall.js';
+
 export async function listen(options = {}) {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, ...options });
   server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
@@ -32,22 +35,6 @@ export async function connectMany(server, count, batch = 256) {
   }
   server.removeAllListeners('connection');
   return pairs;
-}
-
-export function stallMonitor(intervalMs = 1) {
-  let last = performance.now();
-  let max = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-  }, intervalMs);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(max, performance.now() - last);
-    },
-  };
 }
 
 export const delay = (ms) => new Promise((r) => setTimeout(r, ms));

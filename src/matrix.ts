@@ -7,6 +7,7 @@ import { abortiveClose, closeSocket, gracefulShutdown, type CloseResult } from '
 import { setLinger, writeLinger } from './linger';
 import { descriptorOf, tcpHandleOf } from './handle';
 import { getTcpInfo } from './tcp-info';
+import { stallMonitor } from './stall';
 
 export type PeerMode = 'reads' | 'does not read';
 
@@ -191,7 +192,7 @@ async function runRow(scenario: Scenario, peerMode: PeerMode, payloadBytes: numb
     peer.resume();
   }
   const seen = await Promise.race([verdict, delayMs(n * 1000 + 5000).then(() => null)]);
-  const maxStallMs = stall.stop();
+  const maxStallMs = Math.round(stall.stop() * 10) / 10;
   peer.destroy();
   client.destroy();
   server.close();
@@ -223,23 +224,6 @@ function watchPeer(peer: net.Socket, endAfterFin: boolean): Promise<{ bytes: num
     });
     peer.on('error', () => resolve({ bytes, saw: 'RST' }));
   });
-}
-
-function stallMonitor() {
-  let last = performance.now();
-  let max = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    max = Math.max(max, now - last);
-    last = now;
-  }, 1);
-  return {
-    stop() {
-      clearInterval(timer);
-      max = Math.max(max, performance.now() - last);
-      return Math.round(max * 10) / 10;
-    },
-  };
 }
 
 function delayMs(ms: number) {

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getTcpInfo, type TcpState } from '../dist/index.js';
+import { stallMonitor } from '../dist/stall.js';
 
 export const fixtures = {
   key: readFileSync(join(__dirname, 'fixtures', 'key.pem')),
@@ -114,19 +115,13 @@ export function delay(ms: number) {
 
 /** Longest gap between timer ticks while `work` runs: how long the loop stalled. */
 export async function measureStall<T>(work: () => Promise<T>): Promise<{ result: T; maxStallMs: number }> {
-  let last = performance.now();
-  let maxStallMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    maxStallMs = Math.max(maxStallMs, now - last);
-    last = now;
-  }, 2);
+  const stall = stallMonitor(2);
   try {
     const result = await work();
     await delay(20);
-    return { result, maxStallMs };
+    return { result, maxStallMs: stall.stop() };
   } finally {
-    clearInterval(timer);
+    stall.stop(); // again after a throw: clears the timer
   }
 }
 
