@@ -1,223 +1,41 @@
 'use strict';
 // Behaviour tests that need no test framework and no child processes: plain
 // CommonJS, node:assert, real loopback sockets, everything in this one
-// process. Written for the linux-arm64 prebuild run by a real arm64 node under
-// qemu-user (scripts/test-arm64.sh: no binfmt_misc, so vitest's forked
-// workers cannot start there), but nothing in it is arm64-specific: `node
-// test/arm64/run.cjs` runs it on any platform against the prebuild for that
-// platform (prebuilds/<platform>-<arch>/), e.g. to check a freshly built one.
+// process; the harness (registry, runner, loopback pairs, the peer's verdict
+// by its kernel state, the stall monitor) is test/portable/harness.cjs, shared
+// with test/windows/run.cjs. Written for the linux-arm64 prebuild run by a
+// real arm64 node under qemu-user (scripts/test-arm64.sh: no binfmt_misc, so
+// vitest's forked workers cannot start there), but nothing in it is
+// arm64-specific: `node test/arm64/run.cjs` runs it on any platform against
+// the prebuild for that platform (prebuilds/<platform>-<arch>/), e.g. to check
+// a freshly built one.
 //
 // Prints one line per test and ends with "N passed, N failed"; exit status 1
 // on any failure.
 //
-// Environment:
+// Environment (and those of test/portable/harness.cjs):
 //   SOCKET_LINGER_EXPECT_PREBUILD  the directory the addon must come from
 //                                  (e.g. linux-arm64); default: this process's
 //                                  <platform>-<arch>
-//   SOCKET_LINGER_SLOW=<factor>    multiply timing limits (qemu: 3)
-//   SOCKET_LINGER_TEST_FILTER      run only tests whose name contains it
-//   SOCKET_LINGER_DIST             the compiled package (default: dist/)
-//
-// How a peer's view is judged: a Node peer may report an RST as 'end' (libuv
-// turns a hang-up after a partial read into EOF), so the verdict comes from
-// the peer's kernel state: CLOSE_WAIT after a FIN, CLOSED after an RST.
-
-// Only prebuilds: build/Release may hold the host's (e.g. x64) build.
-if (process.env.PREBUILDS_ONLY === undefined) process.env.PREBUILDS_ONLY = '1';
 
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const tls = require('node:tls');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { once } = require('node:events');
-
-const ROOT = path.resolve(__dirname, '..', '..');
-const DIST = process.env.SOCKET_LINGER_DIST || path.join(ROOT, 'dist');
-const sl = require(path.join(DIST, 'index.js'));
+const h = require('../portable/harness.cjs');
+const {
+  ROOT, DIST, sl, SLOW, STALL_LIMIT_MS, test, main, delay, withTimeout, expectThrow, expectReject,
+  track, watchPeer, waitForState, fillKernelSendQueue, measureStall,
+} = h;
 const { native } = require(path.join(DIST, 'native.js'));
-const fixtures = {
-  key: fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'key.pem')),
-  cert: fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'cert.pem')),
-};
-const SLOW = Number(process.env.SOCKET_LINGER_SLOW) || 1;
-const STALL_LIMIT_MS = 500 * SLOW; // "the loop did not stall"
-const TEST_TIMEOUT_MS = 20_000 * SLOW;
 const PAYLOAD = 4 * 1024 * 1024; // far more than loopback's kernel buffers hold
 
-// ---------------------------------------------------------------- harness
-
-const tests = [];
-const only = process.env.SOCKET_LINGER_TEST_FILTER;
-function test(name, fn) {
-  if (!only || name.includes(only)) tests.push({ name, fn });
-}
-
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The error thrown synchronously by fn (throws if none). */
-function thrown(fn, code, ctor) {
-  let error;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error, `expected ${code}, but nothing was thrown`);
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  if (ctor) assert.ok(error instanceof ctor, `expected a ${ctor.name}, got ${error.constructor.name}`);
-  return error;
-}
-
-/** The promise functions never throw synchronously: they reject. */
-async function rejected(fn, code) {
-  let promise;
-  assert.doesNotThrow(() => { promise = fn(); });
-  assert.ok(promise instanceof Promise, 'expected a promise');
-  let error;
-  try {
-    await promise;
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error, `expected a rejection with ${code}`);
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  return error;
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-// ---------------------------------------------------------------- sockets
-
-const open = new Set(); // what a test opened, closed after it
-const track = (thing) => { open.add(thing); return thing; };
-
-async function closeAll() {
-  for (const thing of open) {
-    try {
-      if (thing instanceof net.Server) thing.close();
-      else thing.destroy();
-    } catch {}
-  }
-  open.clear();
-  await delay(20);
-}
-
-/**
- * A connected loopback pair. `peer` is the accepted end, half-open (it never
- * answers a FIN by itself) and paused (it reads only when told).
- */
-async function connectPair({ host = '127.0.0.1', serverSetup } = {}) {
-  const server = track(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }));
-  serverSetup?.(server);
-  server.listen(0, host);
-  await once(server, 'listening');
-  const accepted = once(server, 'connection');
-  const client = track(net.connect({ port: server.address().port, host, allowHalfOpen: true }));
-  await once(client, 'connect');
-  const [peer] = await accepted;
-  track(peer);
-  return { client, peer, server };
-}
-
-async function tlsPair() {
-  const server = track(tls.createServer({ ...fixtures, allowHalfOpen: true }));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'secureConnection');
-  const client = track(tls.connect({
-    port: server.address().port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true,
-  }));
-  await once(client, 'secureConnect');
-  const [peer] = await accepted;
-  track(peer);
-  return { client, peer, server };
-}
-
-function stateOf(socket) {
-  try {
-    return sl.getTcpInfo(socket).state;
-  } catch (error) {
-    return `error ${error.code}`;
-  }
-}
-
-/** Reads until end/error; `done` resolves with what the peer observed. */
-function watchPeer(peer, { paused = false } = {}) {
-  const view = { bytes: 0, ended: false, error: null, stateAtEnd: null, outcome: 'open' };
-  const done = new Promise((resolve) => {
-    const snapshot = () => {
-      view.stateAtEnd = stateOf(peer);
-      if (view.error === 'ECONNRESET' || view.stateAtEnd === 'CLOSED') view.outcome = 'RST';
-      else if (view.ended && view.stateAtEnd === 'CLOSE_WAIT') view.outcome = 'FIN';
-    };
-    peer.on('data', (chunk) => { view.bytes += chunk.length; });
-    peer.on('end', () => { view.ended = true; snapshot(); resolve(view); });
-    peer.on('error', (error) => { view.error = error.code ?? String(error); snapshot(); resolve(view); });
-    peer.on('close', () => resolve(view));
-  });
-  if (!paused) peer.resume();
-  return { view, done };
-}
-
-async function waitForState(socket, state, timeoutMs = 3000 * SLOW) {
-  const deadline = Date.now() + timeoutMs;
-  let seen = stateOf(socket);
-  while (seen !== state) {
-    if (Date.now() > deadline) throw new Error(`socket stayed ${seen}, expected ${state}`);
-    await delay(10);
-    seen = stateOf(socket);
-  }
-}
-
-/**
- * Writes blocks, each handed fully to the kernel, until at least `minQueued`
- * bytes sit in the kernel's send queue (the peer must not be reading).
- */
-async function fillKernelSendQueue(socket, minQueued = 256 * 1024, chunk = 64 * 1024) {
-  const block = Buffer.alloc(chunk, 0x61);
-  let written = 0;
-  for (let i = 0; i < 4096; i++) {
-    const flushed = await Promise.race([
-      new Promise((resolve) => socket.write(block, () => resolve(true))),
-      delay(500 * SLOW).then(() => false),
-    ]);
-    if (!flushed) throw new Error('kernel buffers filled before the send queue reached the target');
-    written += chunk;
-    const info = sl.getTcpInfo(socket);
-    const queued = info.unsentBytes === null ? written : info.unsentBytes + (info.unackedBytes ?? 0);
-    if (queued >= minQueued) return written;
-  }
-  throw new Error('send queue never filled');
-}
-
-/** Longest gap between timer ticks while `work` runs. */
-async function measureStall(work) {
-  let last = performance.now();
-  let maxStallMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    maxStallMs = Math.max(maxStallMs, now - last);
-    last = now;
-  }, 5);
-  try {
-    const result = await work();
-    await delay(20);
-    const now = performance.now();
-    maxStallMs = Math.max(maxStallMs, now - last);
-    return { result, maxStallMs };
-  } finally {
-    clearInterval(timer);
-  }
-}
+// The listeners stay open here: some tests read the server's state afterwards.
+const connectPair = (options) => h.connectPair({ keepListening: true, ...options });
+const tlsPair = () => h.tlsPair({ keepListening: true });
 
 /** Writes PAYLOAD, closes with closeSocket under `linger`; result + peer view. */
 async function closeRow(linger, peerReads) {
@@ -564,23 +382,23 @@ test('IPv6 loopback: linger round trip, tcp info, RST', async () => {
 
 test('errors: ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE', async () => {
   for (const value of [undefined, null, 3, 'socket', {}, { _handle: { fd: 0 } }]) {
-    thrown(() => sl.setLinger(value, true, 0), 'ERR_INVALID_ARG_TYPE', TypeError);
-    thrown(() => sl.getLinger(value), 'ERR_INVALID_ARG_TYPE', TypeError);
-    thrown(() => sl.shutdown(value, 'write'), 'ERR_INVALID_ARG_TYPE', TypeError);
-    thrown(() => sl.getTcpInfo(value), 'ERR_INVALID_ARG_TYPE', TypeError);
-    await rejected(() => sl.closeSocket(value), 'ERR_INVALID_ARG_TYPE');
-    await rejected(() => sl.abortiveClose(value), 'ERR_INVALID_ARG_TYPE');
-    await rejected(() => sl.gracefulShutdown(value), 'ERR_INVALID_ARG_TYPE');
+    expectThrow(() => sl.setLinger(value, true, 0), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectThrow(() => sl.getLinger(value), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectThrow(() => sl.shutdown(value, 'write'), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectThrow(() => sl.getTcpInfo(value), 'ERR_INVALID_ARG_TYPE', TypeError);
+    await expectReject(() => sl.closeSocket(value), 'ERR_INVALID_ARG_TYPE');
+    await expectReject(() => sl.abortiveClose(value), 'ERR_INVALID_ARG_TYPE');
+    await expectReject(() => sl.gracefulShutdown(value), 'ERR_INVALID_ARG_TYPE');
   }
   const udp = dgram.createSocket('udp4');
-  thrown(() => sl.setLinger(udp, true, 0), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectThrow(() => sl.setLinger(udp, true, 0), 'ERR_INVALID_ARG_TYPE', TypeError);
   udp.close();
   const { client } = await connectPair();
-  for (const how of ['READ', 'send', '', 0, null]) thrown(() => sl.shutdown(client, how), 'ERR_INVALID_ARG_VALUE', TypeError);
+  for (const how of ['READ', 'send', '', 0, null]) expectThrow(() => sl.shutdown(client, how), 'ERR_INVALID_ARG_VALUE', TypeError);
   for (const seconds of [-1, 1.5, NaN, Infinity, sl.LINGER_MAX_SECONDS + 1]) {
-    thrown(() => sl.setLinger(client, true, seconds), 'ERR_OUT_OF_RANGE', RangeError);
+    expectThrow(() => sl.setLinger(client, true, seconds), 'ERR_OUT_OF_RANGE', RangeError);
   }
-  thrown(() => sl.setLinger(client, 1, 1), 'ERR_INVALID_ARG_TYPE', TypeError);
+  expectThrow(() => sl.setLinger(client, 1, 1), 'ERR_INVALID_ARG_TYPE', TypeError);
   assert.deepEqual(sl.getLinger(client), { enabled: false, seconds: 0 }); // nothing changed
 });
 
@@ -590,10 +408,10 @@ test('errors: ERR_SOCKET_CLOSED after destroy, from every function', async () =>
   for (const call of [
     () => sl.setLinger(client, true, 0), () => sl.getLinger(client),
     () => sl.shutdown(client, 'both'), () => sl.getTcpInfo(client),
-  ]) thrown(call, 'ERR_SOCKET_CLOSED', Error);
+  ]) expectThrow(call, 'ERR_SOCKET_CLOSED', Error);
   for (const call of [
     () => sl.closeSocket(client), () => sl.abortiveClose(client), () => sl.gracefulShutdown(client),
-  ]) await rejected(call, 'ERR_SOCKET_CLOSED');
+  ]) await expectReject(call, 'ERR_SOCKET_CLOSED');
 });
 
 test('errors: a system error carries code, errno and syscall (shutdown ENOTCONN)', async () => {
@@ -601,7 +419,7 @@ test('errors: a system error carries code, errno and syscall (shutdown ENOTCONN)
   sl.setLinger(client, true, 0);
   client.destroy(); // the peer (not reading) is reset underneath
   await waitForState(peer, 'CLOSED');
-  const error = thrown(() => sl.shutdown(peer, 'write'), 'ENOTCONN', Error);
+  const error = expectThrow(() => sl.shutdown(peer, 'write'), 'ENOTCONN', Error);
   assert.equal(error.syscall, 'shutdown');
   assert.ok(error.errno < 0);
   assert.match(error.message, /^shutdown ENOTCONN/);
@@ -619,37 +437,9 @@ test('errors: a pipe is ERR_INVALID_HANDLE_TYPE', async () => {
   for (const call of [
     () => sl.setLinger(client, true, 0), () => sl.getLinger(client),
     () => sl.shutdown(client, 'write'), () => sl.getTcpInfo(client), () => sl.setLinger(server, true, 1),
-  ]) thrown(call, 'ERR_INVALID_HANDLE_TYPE', TypeError);
+  ]) expectThrow(call, 'ERR_INVALID_HANDLE_TYPE', TypeError);
 });
 
 // ---------------------------------------------------------------- run
 
-async function main() {
-  let passed = 0;
-  let failed = 0;
-  const started = performance.now();
-  for (const { name, fn } of tests) {
-    const t0 = performance.now();
-    try {
-      await withTimeout(Promise.resolve().then(fn), TEST_TIMEOUT_MS, name);
-      passed++;
-      console.log(`ok ${passed + failed} - ${name} (${(performance.now() - t0).toFixed(0)} ms)`);
-    } catch (error) {
-      failed++;
-      console.log(`not ok ${passed + failed} - ${name}`);
-      console.log(String(error && error.stack || error).split('\n').map((l) => `#   ${l}`).join('\n'));
-    } finally {
-      await closeAll();
-    }
-  }
-  console.log(`# ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
-  setTimeout(() => process.exit(), 100).unref(); // a leftover handle must not keep it alive
-}
-
-main().catch((error) => {
-  console.log(`not ok - runner: ${error.stack || error}`);
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-});
+main();

@@ -1,13 +1,11 @@
 'use strict';
 // Behaviour tests for the win32-x64 build, run by a real node.exe (here under
-// Wine: scripts/test-windows.sh). Self-contained on purpose: plain CommonJS
-// and node:assert, no test framework, real loopback sockets. It loads the
+// Wine: scripts/test-windows.sh). Plain CommonJS and node:assert, no test
+// framework, real loopback sockets; the harness (registry, runner, loopback
+// pairs, the peer's verdict by its kernel state, the stall monitor) is
+// test/portable/harness.cjs, shared with test/arm64/run.cjs. It loads the
 // compiled package (dist/) with the prebuild in prebuilds/win32-x64/, prints
 // one line per test and ends with "N passed, N failed"; exits 1 on failure.
-//
-// How a peer's view is judged (SPEC "Testing note"): a Node peer may report an
-// RST as 'end', so the verdict comes from the kernel: CLOSE_WAIT after a FIN,
-// CLOSED (no peer any more) after an RST, read with getTcpInfo on the peer.
 //
 // Wine maps Winsock onto Linux sockets: it shows that the Windows code path
 // builds, loads and runs, not how a Windows kernel behaves. Lines starting
@@ -17,206 +15,21 @@ process.env.PREBUILDS_ONLY = '1'; // never the host's build/Release (Linux ELF)
 
 const assert = require('node:assert/strict');
 const net = require('node:net');
-const tls = require('node:tls');
 const dgram = require('node:dgram');
 const fs = require('node:fs');
 const path = require('node:path');
 const { once } = require('node:events');
 const { Worker } = require('node:worker_threads');
+const {
+  ROOT, DIST, sl, test, note, main, delay, withTimeout, expectThrow, expectReject,
+  track, connectPair, tlsPair, stateOf, watchPeer, waitForState, fillUntilBlocked, measureStall,
+} = require('../portable/harness.cjs');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const DIST = process.env.SOCKET_LINGER_DIST || path.join(ROOT, 'dist');
-const sl = require(path.join(DIST, 'index.js'));
 const nodeGypBuild = require(path.join(ROOT, 'node_modules', 'node-gyp-build'));
-const fixtures = {
-  key: fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'key.pem')),
-  cert: fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'cert.pem')),
-};
 const UNDER_WINE = Boolean(process.env.WINEPREFIX || process.env.SOCKET_LINGER_WINE);
-const TEST_TIMEOUT_MS = 20_000;
 
-// ---------------------------------------------------------------- harness
-
-const tests = [];
-const only = process.env.SOCKET_LINGER_TEST_FILTER;
-function test(name, fn) {
-  if (!only || name.includes(only)) tests.push({ name, fn });
-}
-function note(message) {
-  console.log(`# ${message}`);
-}
 function wineNote(message) {
   if (UNDER_WINE) console.log(`# wine: ${message}`);
-}
-
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function expectCode(fnOrPromise, code, ctor) {
-  let error;
-  try {
-    if (typeof fnOrPromise === 'function') await fnOrPromise();
-    else await fnOrPromise;
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error, `expected ${code}, but nothing was thrown`);
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  if (ctor) assert.ok(error instanceof ctor, `expected a ${ctor.name}, got ${error.constructor.name}`);
-  return error;
-}
-
-/** A synchronous throw (not a rejection) with this code. */
-function expectThrow(fn, code, ctor) {
-  let error;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  assert.ok(error, `expected ${code}, but nothing was thrown`);
-  assert.equal(error.code, code, `expected ${code}, got ${error.code}: ${error.message}`);
-  if (ctor) assert.ok(error instanceof ctor, `expected a ${ctor.name}, got ${error.constructor.name}`);
-  return error;
-}
-
-/** The promise functions never throw synchronously: they reject. */
-async function expectReject(fn, code) {
-  let promise;
-  assert.doesNotThrow(() => { promise = fn(); });
-  assert.ok(promise instanceof Promise);
-  return expectCode(promise, code);
-}
-
-// ---------------------------------------------------------------- sockets
-
-const open = new Set(); // everything a test opened, closed after it
-
-function track(thing) {
-  open.add(thing);
-  return thing;
-}
-
-async function closeAll() {
-  for (const thing of open) {
-    try {
-      if (thing instanceof net.Server) thing.close();
-      else thing.destroy();
-    } catch {}
-  }
-  open.clear();
-  await delay(20);
-}
-
-/**
- * A connected loopback pair. `peer` is the accepted end, half-open so that it
- * never answers a FIN by itself, and paused so it reads only when told. The
- * listener is closed once the connection is accepted unless `keepListening`:
- * a reset accepted socket and its listener share the local address.
- */
-async function connectPair({ host = '127.0.0.1', serverSetup, keepListening = false, connectHost } = {}) {
-  const server = track(net.createServer({ allowHalfOpen: true, pauseOnConnect: true }));
-  serverSetup?.(server);
-  server.listen(0, host);
-  await once(server, 'listening');
-  const accepted = once(server, 'connection');
-  const client = track(net.connect({ port: server.address().port, host: connectHost ?? host, allowHalfOpen: true }));
-  await once(client, 'connect');
-  const [peer] = await accepted;
-  track(peer);
-  if (!keepListening) server.close();
-  return { client, peer, server };
-}
-
-async function tlsPair() {
-  const server = track(tls.createServer({ ...fixtures, allowHalfOpen: true }));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'secureConnection');
-  const client = track(tls.connect({
-    port: server.address().port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true,
-  }));
-  await once(client, 'secureConnect');
-  const [peer] = await accepted;
-  track(peer);
-  server.close();
-  return { client, peer, server };
-}
-
-function stateOf(socket) {
-  try {
-    return sl.getTcpInfo(socket).state;
-  } catch (error) {
-    return `error ${error.code}`;
-  }
-}
-
-/** Reads everything until end/error; resolves with what the peer observed. */
-function watchPeer(peer, { paused = false } = {}) {
-  const view = { bytes: 0, ended: false, error: null, stateAtEnd: null, outcome: 'open' };
-  const done = new Promise((resolve) => {
-    const snapshot = () => {
-      view.stateAtEnd = stateOf(peer);
-      if (view.error === 'ECONNRESET' || view.stateAtEnd === 'CLOSED') view.outcome = 'RST';
-      else if (view.ended && view.stateAtEnd === 'CLOSE_WAIT') view.outcome = 'FIN';
-    };
-    peer.on('data', (chunk) => { view.bytes += chunk.length; });
-    peer.on('end', () => { view.ended = true; snapshot(); resolve(view); });
-    peer.on('error', (error) => { view.error = error.code ?? String(error); snapshot(); resolve(view); });
-    peer.on('close', () => resolve(view));
-  });
-  if (!paused) peer.resume();
-  return { view, done };
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-async function waitForState(socket, state, timeoutMs = 3000) {
-  const deadline = Date.now() + timeoutMs;
-  let seen = stateOf(socket);
-  while (seen !== state) {
-    if (Date.now() > deadline) throw new Error(`socket stayed ${seen}, expected ${state}`);
-    await delay(10);
-    seen = stateOf(socket);
-  }
-}
-
-/** Writes without the peer reading until the kernel's buffers are full. */
-async function fillUntilBlocked(socket, chunk = 64 * 1024, limit = 64 * 1024 * 1024) {
-  const block = Buffer.alloc(chunk, 0x61);
-  let written = 0;
-  while (written < limit) {
-    const flushed = await Promise.race([
-      new Promise((resolve) => socket.write(block, () => resolve(true))),
-      delay(300).then(() => false),
-    ]);
-    written += chunk;
-    if (!flushed) return written;
-  }
-  throw new Error('the send buffers never filled');
-}
-
-/** Longest gap between timer ticks while `work` runs. */
-async function measureStall(work) {
-  let last = performance.now();
-  let maxStallMs = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    maxStallMs = Math.max(maxStallMs, now - last);
-    last = now;
-  }, 5);
-  try {
-    const result = await work();
-    await delay(30);
-    return { result, maxStallMs };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 // ---------------------------------------------------------------- tests
@@ -805,35 +618,4 @@ test('closeSocket, linger n, aborted by an AbortSignal: abortive, peer RST', asy
 
 // ---------------------------------------------------------------- run
 
-async function main() {
-  let passed = 0;
-  let failed = 0;
-  const started = Date.now();
-  note(`node ${process.version} ${process.platform}-${process.arch}${UNDER_WINE ? ' under Wine' : ''}`);
-  for (const { name, fn } of tests) {
-    const t0 = Date.now();
-    try {
-      await withTimeout(Promise.resolve().then(fn), TEST_TIMEOUT_MS, name);
-      passed++;
-      console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-    } catch (error) {
-      failed++;
-      console.log(`not ok - ${name} (${Date.now() - t0} ms)`);
-      console.log(String(error && error.stack || error).split('\n').map((l) => `    ${l}`).join('\n'));
-    } finally {
-      await closeAll();
-    }
-  }
-  failed += uncaught;
-  note(`${tests.length} tests in ${Date.now() - started} ms`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 && passed > 0 ? 0 : 1);
-}
-
-let uncaught = 0;
-process.on('uncaughtException', (error) => {
-  uncaught++;
-  console.log(`not ok - uncaught exception\n    ${String(error && error.stack || error)}`);
-});
-
-main();
+main({ header: `node ${process.version} ${process.platform}-${process.arch}${UNDER_WINE ? ' under Wine' : ''}` });
