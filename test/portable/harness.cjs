@@ -41,6 +41,7 @@ const fixtures = {
 const SLOW = Number(process.env.SOCKET_LINGER_SLOW) || 1;
 const STALL_LIMIT_MS = 500 * SLOW; // "the loop did not stall"
 const TEST_TIMEOUT_MS = 20_000 * SLOW;
+const PAYLOAD = 4 * 1024 * 1024; // far more than loopback's kernel buffers hold
 
 // ---------------------------------------------------------------- registry
 
@@ -298,7 +299,7 @@ function main(options) {
 }
 
 module.exports = {
-  ROOT, DIST, sl, fixtures, SLOW, STALL_LIMIT_MS, TEST_TIMEOUT_MS,
+  ROOT, DIST, sl, fixtures, SLOW, STALL_LIMIT_MS, TEST_TIMEOUT_MS, PAYLOAD,
   test, note, main, delay, withTimeout, expectThrow, expectReject,
   track, connectPair, tlsPair, stateOf, watchPeer, waitForState,
   fillUntilBlocked, fillKernelSendQueue, measureStall,
