@@ -48,11 +48,13 @@ if (!only || only === 'close') {
 if (!only || only === 'stalls') {
   const results = await benchStalls({ sockets });
   out.stalls = results;
-  console.log(table(['Close (peers not reading)', 'sockets', 'total ms', 'max stall ms', 'p99 loop delay ms'],
-    Object.entries(results).map(([name, r]) => [name, r.sockets, fmt(r.ms, 0), fmt(r.maxStallMs), fmt(r.p99DelayMs)])));
-  const ours = Math.max(...Object.entries(results).filter(([n]) => n.startsWith('setLinger')).map(([, r]) => r.maxStallMs));
-  out.stallTarget = { maxStallMs: ours, limit: 10, met: ours < 10 };
-  console.log(`target max stall < 10 ms with this package: ${fmt(ours)} ms, ${verdict(ours < 10)}\n`);
+  console.log(table(['Close (peers not reading)', 'sockets', 'total ms', 'issuing all (ms)', 'max stall after (ms)', 'p99 loop delay ms'],
+    Object.entries(results).map(([name, r]) => [name, r.sockets, fmt(r.ms, 0), fmt(r.issueMs), fmt(r.waitStallMs), fmt(r.p99DelayMs)])));
+  const ours = Object.entries(results).filter(([n]) => n.startsWith('setLinger'));
+  const waitStall = Math.max(...ours.map(([, r]) => r.waitStallMs));
+  const perCallUs = Math.max(...ours.map(([, r]) => (r.issueMs * 1000) / r.sockets));
+  out.stallTarget = { waitStallMs: waitStall, issueUsPerClose: perCallUs, limit: 10, met: waitStall < 10 };
+  console.log(`target max stall < 10 ms with this package: ${fmt(waitStall)} ms while closing (${fmt(perCallUs)} us per close call to issue), ${verdict(waitStall < 10)}\n`);
 }
 
 if (!only || only === 'waiting') {

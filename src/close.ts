@@ -9,6 +9,7 @@ import { readLinger, writeLinger } from './linger';
 import { native } from './native';
 import { whenDelivered } from './poller';
 import { filterReads } from './reading';
+import { inSlices } from './slices';
 import { validateTimeout } from './validate';
 
 export interface CloseResult {
@@ -148,7 +149,9 @@ function lingerThenClose(
       finish('abortive', false);
     });
     const watch = () => {
-      stopWatching = whenDelivered(socket, () => finish(closeGracefully(socket), false));
+      stopWatching = whenDelivered(socket, () => inSlices(() => {
+        if (!socket.destroyed) finish(closeGracefully(socket), false);
+      }));
     };
     socket.end();
     if (socket.writableFinished) watch();
@@ -221,6 +224,7 @@ function settleOnce(
     resolve(result(type, waited, timedOut, start));
   };
   const abortively = (timedOut: boolean) => {
+    if (settled) return;
     let type: CloseResult['type'] = 'abortive';
     try {
       type = resetNow(socket);
@@ -230,7 +234,8 @@ function settleOnce(
     finish(type, timedOut);
   };
   const onAbort = () => abortively(false);
-  const timer = setTimeout(() => abortively(true), timeoutMs);
+  // Deadlines that fall together are served in slices (see slices.ts).
+  const timer = setTimeout(() => inSlices(() => abortively(true)), timeoutMs);
   signal?.addEventListener('abort', onAbort, { once: true });
   return finish;
 }

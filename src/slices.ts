@@ -1,0 +1,31 @@
+// Closing is work the kernel does synchronously (a FIN or RST goes out inside
+// close()): 10-100 us a socket. When hundreds of lingering closes reach their
+// deadline, or their delivery, in the same tick, doing them all at once would
+// stall the loop for tens of ms: they run for at most BUDGET_MS per loop
+// iteration instead, the rest in the next ones.
+const BUDGET_MS = 4;
+
+const queue: (() => void)[] = [];
+let head = 0;
+
+function drain(): void {
+  if (head >= queue.length) return; // an earlier drain took these already
+  const stop = performance.now() + BUDGET_MS;
+  do {
+    const task = queue[head];
+    queue[head++] = undefined as never;
+    task();
+  } while (head < queue.length && performance.now() < stop);
+  if (head < queue.length) {
+    setImmediate(drain);
+  } else {
+    queue.length = 0;
+    head = 0;
+  }
+}
+
+/** Runs `task` soon, within a per-iteration time budget shared by all tasks. */
+export function inSlices(task: () => void): void {
+  queue.push(task);
+  if (queue.length - head === 1) setImmediate(drain);
+}
