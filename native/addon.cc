@@ -132,15 +132,16 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   return Result(info, err);
 }
 
-// sendAcknowledged(socks: Float64Array, out: Int8Array): out[i] = 1 when the
-// FIN of socks[i] (and all its data) is acknowledged, 0 if not yet, -1 when
-// it cannot be read (closed). One call for a whole poll tick.
-Napi::Value SendAcknowledged(const Napi::CallbackInfo& info) {
+// unacknowledged(socks: Float64Array, out: Float64Array): out[i] = what
+// socks[i] has sent and the peer not yet acknowledged (0: all of it, FIN
+// included; -1: not yet, uncounted here), or -2 when it cannot be read
+// (closed). One call for a whole poll tick.
+Napi::Value Unacknowledged(const Napi::CallbackInfo& info) {
   double* socks;
-  int8_t* out;
+  double* out;
   size_t count = 0, capacity = 0;
   if (!ReadArray(info, 0, napi_float64_array, 0, &socks, &count) ||
-      !ReadArray(info, 1, napi_int8_array, 0, &out, &capacity))
+      !ReadArray(info, 1, napi_float64_array, 0, &out, &capacity))
     return {};
   if (capacity < count) {
     Napi::RangeError::New(info.Env(), "output array too short")
@@ -148,10 +149,10 @@ Napi::Value SendAcknowledged(const Napi::CallbackInfo& info) {
     return {};
   }
   for (size_t i = 0; i < count; i++) {
-    bool done = false;
+    int64_t pending = 0;
     sl::Sock s = -1;
-    bool usable = ToSock(socks[i], &s) && sl::SendAcknowledged(s, &done) == 0;
-    out[i] = usable ? (done ? 1 : 0) : -1;
+    bool usable = ToSock(socks[i], &s) && sl::UnacknowledgedBytes(s, &pending) == 0;
+    out[i] = usable ? static_cast<double>(pending) : -2;
   }
   return info.Env().Undefined();
 }
@@ -245,8 +246,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
   exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
-  exports.Set("sendAcknowledged",
-              Napi::Function::New(env, SendAcknowledged, "sendAcknowledged"));
+  exports.Set("unacknowledged",
+              Napi::Function::New(env, Unacknowledged, "unacknowledged"));
   exports.Set("readableBytes",
               Napi::Function::New(env, ReadableBytes, "readableBytes"));
   exports.Set("pendingError",

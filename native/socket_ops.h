@@ -45,9 +45,12 @@ int SetLinger(Sock s, bool enabled, int seconds);
 int GetLinger(Sock s, Linger* out);
 int Shutdown(Sock s, ShutdownHow how);
 int GetTcpInfo(Sock s, TcpInfo* out);
-// After our FIN was queued: has the peer acknowledged it, and with it every
-// byte before it? One cheap syscall: a lingering close polls this.
-int SendAcknowledged(Sock s, bool* out);
+// After our FIN was queued: how much of what we sent (the FIN counts as one)
+// the peer has not acknowledged yet, 0 once it has acknowledged everything;
+// where the kernel does not count it, kUncounted until then. One cheap
+// syscall: a lingering close polls this.
+constexpr int64_t kUncounted = -1;
+int UnacknowledgedBytes(Sock s, int64_t* out);
 
 // The states in which a FIN we sent has been acknowledged.
 inline bool FinAcknowledged(TcpState state) {

@@ -269,10 +269,10 @@ int GetTcpInfo(Sock s, TcpInfo* out) {
 }
 
 // One WSAIoctl on Windows 10 1703+; the table lookup elsewhere (Wine).
-int SendAcknowledged(Sock s, bool* out) {
+int UnacknowledgedBytes(Sock s, int64_t* out) {
   TcpInfo info = {};
   int err = GetTcpInfo(s, &info);
-  if (err == 0) *out = FinAcknowledged(info.state);
+  if (err == 0) *out = FinAcknowledged(info.state) ? 0 : kUncounted;
   return err;
 }
 

@@ -31,13 +31,13 @@ TcpState FromDarwin(int state) {
 
 }  // namespace
 
-int SendAcknowledged(Sock s, bool* out) {
+int UnacknowledgedBytes(Sock s, int64_t* out) {
   struct tcp_connection_info info = {};
   socklen_t len = sizeof info;
   if (getsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_CONNECTION_INFO, &info,
                  &len) != 0)
     return -errno;
-  *out = FinAcknowledged(FromDarwin(info.tcpi_state));
+  *out = FinAcknowledged(FromDarwin(info.tcpi_state)) ? 0 : kUncounted;
   return 0;
 }
 

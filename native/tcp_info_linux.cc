@@ -31,13 +31,13 @@ TcpState FromLinux(int state) {
 
 }  // namespace
 
-int SendAcknowledged(Sock s, bool* out) {
+int UnacknowledgedBytes(Sock s, int64_t* out) {
   // SIOCOUTQ is write_seq - snd_una, and the FIN takes one sequence number:
   // 0 once the FIN is queued means everything was acknowledged. It takes no
   // socket lock, unlike TCP_INFO, which matters when polling many sockets.
   int queued = 0;
   if (ioctl(static_cast<int>(s), SIOCOUTQ, &queued) != 0) return -errno;
-  *out = queued == 0;
+  *out = queued;
   return 0;
 }
 

@@ -177,19 +177,19 @@ async function main() {
     }
     for (const how of [-1, 3, 2 ** 40, NaN, '1', undefined]) { try { native.shutdown(0, how); } catch { /* refused */ } checks++; }
     for (const secs of [-1, 2 ** 31, NaN, Infinity, '5']) { try { native.setLinger(-1, true, secs); } catch { /* refused */ } checks++; }
-    if (typeof native.sendAcknowledged === 'function') {
+    if (typeof native.unacknowledged === 'function') {
       const socks = Float64Array.of(-1, NaN, 0.5, 1e6, 2 ** 31 - 1);
-      for (const out of [new Int8Array(5), new Int8Array(1), new Int8Array(0), new Uint8Array(5), undefined]) {
-        try { native.sendAcknowledged(socks, out); } catch { /* refused */ }
+      for (const out of [new Float64Array(5), new Float64Array(1), new Float64Array(0), new Int8Array(5), undefined]) {
+        try { native.unacknowledged(socks, out); } catch { /* refused */ }
         checks++;
       }
     }
-    if (typeof native.sendAcknowledged === 'function') {
+    if (typeof native.unacknowledged === 'function') {
       // Doubles outside int's range: converting them to int would be undefined
-      // behaviour; the glue must refuse them (-1), never truncate them.
-      const out = new Int8Array(3);
-      native.sendAcknowledged(Float64Array.of(1e20, Infinity, 2 ** 31 + 3), out);
-      if ([...out].some((v) => v !== -1)) throw new Error(`hostile socket values were used: ${[...out]}`);
+      // behaviour; the glue must refuse them (-2, unreadable), never truncate them.
+      const out = new Float64Array(3);
+      native.unacknowledged(Float64Array.of(1e20, Infinity, 2 ** 31 + 3), out);
+      if ([...out].some((v) => v !== -2)) throw new Error(`hostile socket values were used: ${[...out]}`);
       checks++;
     }
     for (const sock of [2 ** 32, 2 ** 32 + 1, 2 ** 53, NaN, 0.5, Infinity]) {
