@@ -9,8 +9,11 @@ export interface NativeBinding {
   getLinger(sock: number, out: Int32Array): number;
   shutdown(sock: number, how: 0 | 1 | 2): number;
   tcpInfo(sock: number, out: Float64Array): number;
-  /** out[i] = 1 when socks[i]'s FIN (and data) is acknowledged, 0 not yet, -1 unreadable. */
-  sendAcknowledged(socks: Float64Array, out: Int8Array): void;
+  /**
+   * out[i] = what socks[i] sent that the peer has not acknowledged (0: all of
+   * it, FIN included; -1: not yet, uncounted on this platform; -2: unreadable).
+   */
+  unacknowledged(socks: Float64Array, out: Float64Array): void;
   /** Bytes in the kernel's receive queue, or a negative error number. */
   readableBytes(sock: number): number;
   /** The pending socket error (SO_ERROR, cleared by reading it) or 0. */
