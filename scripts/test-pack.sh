@@ -54,6 +54,12 @@ tarball_contents() {
     grep -qxF "$f" "$WORK/contents.txt" || { echo "missing $f"; return 1; }
   done
   grep -q "^prebuilds/$host/" "$WORK/contents.txt" || { echo "no prebuild for $host"; return 1; }
+  # The platforms a release must carry (CI sets them; prepack refuses stale ones).
+  local target
+  for target in ${SOCKET_LINGER_REQUIRE_PREBUILDS:-}; do
+    [ "$target" = all ] && continue
+    grep -q "^prebuilds/$target/" "$WORK/contents.txt" || { echo "no prebuild for $target"; return 1; }
+  done
 }
 check "tarball holds only package.json, README, LICENSE, binding.gyp, dist/, native/, prebuilds/" tarball_contents
 
