@@ -4,12 +4,13 @@
 // nothing ever blocks the event loop: the waiting is done here, in timers.
 import * as net from 'node:net';
 import { errnoOf, invalidArgType } from './errors';
-import { descriptorOf, isPending, tcpHandleOf, validateSocket } from './handle';
-import { readLinger, writeLinger } from './linger';
+import { descriptorOf, isPending, tcpHandleOf, validateSocket, type InternalHandle } from './handle';
+import { closedWithReset, guardClose, readLinger, writeLinger } from './linger';
 import { native } from './native';
 import { whenDelivered } from './poller';
 import { filterReads } from './reading';
 import { inSlices } from './slices';
+import { readTcpInfo } from './tcp-info';
 import { validateTimeout } from './validate';
 
 export interface CloseResult {
@@ -34,6 +35,8 @@ export interface GracefulShutdownOptions extends CloseOptions {
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * Winsock closesocket(), driven by the socket's linger option:
  * - off: settles at once; queued data (Node's buffer too) is still delivered,
@@ -46,23 +49,36 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
   return settle(() => {
     validateSocket(socket);
     const { signal } = validateOptions(options);
+    const inFlight = closing.get(socket);
+    if (inFlight) return inFlight;
     const start = performance.now();
     if (isPending(socket)) return abortConnect(socket, start);
-    const fd = descriptorOf(tcpHandleOf(socket));
+    const handle = tcpHandleOf(socket);
+    const fd = descriptorOf(handle);
     const linger = readLinger(fd);
     if (signal?.aborted || (linger.enabled && linger.seconds === 0))
       return reset(socket, start, false, false);
     const errors = absorbErrors(socket);
-    discardReads(socket);
     if (!linger.enabled) {
+      discardReads(socket);
       releaseAfterFlush(socket);
       return Promise.resolve(result('graceful', false, false, start));
     }
     // The wait is ours from here: with the kernel's n in force, any close that
     // comes first (a worker's teardown, say) would block its thread for n s.
+    // The guard tells later whether someone else's close was an RST.
+    guardClose(handle);
     writeLinger(fd, false, 0);
-    return lingerThenClose(socket, linger.seconds * 1000, start, signal, errors);
+    return track(socket, lingerThenClose(socket, handle, linger.seconds * 1000, start, signal, errors));
   });
+}
+
+/** A close under way: later closeSocket/gracefulShutdown calls share it. */
+const closing = new WeakMap<net.Socket, Promise<CloseResult>>();
+
+function track(socket: net.Socket, promise: Promise<CloseResult>): Promise<CloseResult> {
+  closing.set(socket, promise);
+  return promise;
 }
 
 /**
@@ -87,6 +103,8 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
   return settle(() => {
     validateSocket(socket);
     const { signal, timeout } = validateOptions(options, true);
+    const inFlight = closing.get(socket);
+    if (inFlight) return inFlight;
     const start = performance.now();
     if (isPending(socket)) return abortConnect(socket, start);
     const fd = descriptorOf(tcpHandleOf(socket));
@@ -95,7 +113,7 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
     // auto-destroy or us): no linger 0 (RST), no linger n (a blocking close).
     writeLinger(fd, false, 0);
     const errors = absorbErrors(socket);
-    return new Promise<CloseResult>((resolve) => {
+    return track(socket, new Promise<CloseResult>((resolve) => {
       let closeType: CloseResult['type'] = 'graceful';
       const finish = settleOnce(socket, start, true, signal, timeout, resolve, () => {
         clearListeners();
@@ -122,15 +140,15 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
       if (socket.listenerCount('data') === 0 && socket.listenerCount('readable') === 0) socket.resume();
       socket.end();
       closeWhenDone();
-    });
+    }));
   });
 }
 
 // ---------------------------------------------------------------------------
 
 function lingerThenClose(
-  socket: net.Socket, timeoutMs: number, start: number, signal: AbortSignal | undefined,
-  errors: { seen: boolean },
+  socket: net.Socket, handle: InternalHandle, timeoutMs: number, start: number,
+  signal: AbortSignal | undefined, errors: { seen: boolean },
 ): Promise<CloseResult> {
   return new Promise<CloseResult>((resolve) => {
     let stopWatching = () => {};
@@ -138,13 +156,15 @@ function lingerThenClose(
       stopWatching();
       socket.off('close', onClose);
     });
-    // Closed underneath us: by a failed write (the peer reset), or by a plain
-    // destroy(), whose guard closes gracefully in the background.
-    const onClose = () => finish(errors.seen ? 'abortive' : 'graceful', false);
+    // Closed underneath us: by a failed write (the peer reset), by an
+    // abortive close (linger 0, resetAndDestroy), or by a plain destroy(),
+    // whose guard closes gracefully in the background.
+    const onClose = () => finish(errors.seen || closedWithReset(handle) ? 'abortive' : 'graceful', false);
     socket.once('close', onClose);
-    // A reset from the peer ends the wait now: nothing more can be delivered.
+    // The peer's FIN (or a reset libuv saw as a read error) comes as a
+    // hang-up: a reset ends the wait now, nothing more can be delivered.
     discardReads(socket, () => {
-      if (!wasReset(socket)) return;
+      if (!peerReset(socket)) return;
       socket.destroy();
       finish('abortive', false);
     });
@@ -153,10 +173,35 @@ function lingerThenClose(
         if (!socket.destroyed) finish(closeGracefully(socket), false);
       }));
     };
+    // Only this wait may close the socket: Node would auto-destroy it once
+    // 'finish' comes if its reading had ended (after shutdown('read'), say).
+    preventAutoDestroy(socket);
     socket.end();
     if (socket.writableFinished) watch();
     else socket.once('finish', watch);
   });
+}
+
+function preventAutoDestroy(socket: net.Socket): void {
+  const states = socket as { _readableState?: { autoDestroy: boolean }; _writableState?: { autoDestroy: boolean } };
+  if (states._readableState) states._readableState.autoDestroy = false;
+  if (states._writableState) states._writableState.autoDestroy = false;
+}
+
+/**
+ * Whether the peer reset the connection. libuv's read may already have
+ * consumed the pending ECONNRESET, so the kernel's state decides too: CLOSED
+ * with data or the FIN still unacknowledged is a reset (after both FINs an
+ * open socket also reads CLOSED, but with nothing unacknowledged).
+ */
+function peerReset(socket: net.Socket): boolean {
+  if (wasReset(socket)) return true;
+  try {
+    const info = readTcpInfo(descriptorOf(tcpHandleOf(socket)));
+    return info.state === 'CLOSED' && (info.unsentBytes ?? 0) + (info.unackedBytes ?? 0) > 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -235,7 +280,14 @@ function settleOnce(
   };
   const onAbort = () => abortively(false);
   // Deadlines that fall together are served in slices (see slices.ts).
-  const timer = setTimeout(() => inSlices(() => abortively(true)), timeoutMs);
+  // Timers hold at most 2^31-1 ms (~24.8 days); longer lingers re-arm.
+  let timer: NodeJS.Timeout;
+  const arm = (remainingMs: number) => {
+    timer = remainingMs > MAX_TIMER_MS
+      ? setTimeout(() => arm(remainingMs - MAX_TIMER_MS), MAX_TIMER_MS)
+      : setTimeout(() => inSlices(() => abortively(true)), remainingMs);
+  };
+  arm(timeoutMs);
   signal?.addEventListener('abort', onAbort, { once: true });
   return finish;
 }

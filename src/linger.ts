@@ -18,6 +18,7 @@ export interface LingerOption {
 const kPendingLinger = Symbol('socket-linger.pendingLinger');
 const kGuarded = Symbol('socket-linger.closeGuard');
 const kServerGuard = Symbol('socket-linger.serverGuard');
+const kClosedWithReset = Symbol('socket-linger.closedWithReset');
 
 interface Pending { [kPendingLinger]?: LingerOption }
 
@@ -105,34 +106,46 @@ function deferLinger(target: LingerTarget, option: LingerOption): void {
 export function guardClose(handle: InternalHandle): void {
   if (handle[kGuarded]) return;
   handle[kGuarded] = true;
-  const held = native.holdSocket(descriptorOf(handle));
+  let held = native.holdSocket(descriptorOf(handle));
+  // Once only: the same fd number may be held for another socket later.
+  const releaseHeld = () => {
+    if (held >= 0) native.releaseHeld(held);
+    held = -1;
+  };
   const { close, reset } = handle;
   handle.close = function closeWithoutBlocking(this: InternalHandle, callback?: () => void) {
     openGuardedHandles.delete(this);
-    releaseBlockingLinger(this);
+    this[kClosedWithReset] = releaseBlockingLinger(this);
     try {
       return close.call(this, callback);
     } finally {
-      if (held >= 0) native.releaseHeld(held);
+      releaseHeld();
     }
   };
   // resetAndDestroy(): libuv sets linger {on, 0} and closes; the RST goes
-  // out when the last reference does.
-  if (reset !== undefined && held >= 0) {
+  // out when the last reference does. When libuv refuses (EINVAL, a shutdown
+  // pending) the handle stays open, and so must the reference.
+  if (reset !== undefined) {
     handle.reset = function resetHeld(this: InternalHandle, callback?: () => void) {
-      openGuardedHandles.delete(this);
-      try {
-        return reset.call(this, callback);
-      } finally {
-        native.releaseHeld(held);
+      const err = reset.call(this, callback);
+      if (err === 0) {
+        openGuardedHandles.delete(this);
+        this[kClosedWithReset] = true;
+        releaseHeld();
       }
+      return err;
     };
   }
-  if (openGuardedHandles.size === 0 && !exitHooked) {
+  if (!exitHooked) {
     exitHooked = true;
     process.once('exit', releaseAtExit);
   }
   openGuardedHandles.add(handle);
+}
+
+/** Whether a guarded handle was closed with linger {on, 0} or reset(): an RST. */
+export function closedWithReset(handle: InternalHandle): boolean {
+  return handle[kClosedWithReset] === true;
 }
 
 /**
@@ -147,26 +160,37 @@ function releaseAtExit(): void {
   for (const handle of openGuardedHandles) releaseBlockingLinger(handle);
 }
 
-function releaseBlockingLinger(handle: InternalHandle): void {
+/** Switches a nonzero linger off; returns true when linger {on, 0} is in force (an RST). */
+function releaseBlockingLinger(handle: InternalHandle): boolean {
   try {
     const fd = descriptorOf(handle);
-    if (native.getLinger(fd, lingerOut) === 0 && lingerOut[0] === 1 && lingerOut[1] > 0)
-      native.setLinger(fd, false, 0);
+    if (native.getLinger(fd, lingerOut) !== 0 || lingerOut[0] !== 1) return false;
+    if (lingerOut[1] === 0) return true;
+    native.setLinger(fd, false, 0);
   } catch {
     // Already closed underneath: nothing can block.
   }
+  return false;
 }
 
-/** Accepted sockets inherit the listening socket's linger: guard each one. */
+/**
+ * Accepted sockets inherit the listening socket's linger: guard each one as
+ * libuv hands it over, before Node sees it, since Node itself closes some
+ * at once (over maxConnections) before any 'connection' event.
+ */
 function guardAcceptedSockets(server: net.Server): void {
-  const marked = server as net.Server & { [kServerGuard]?: true };
-  if (marked[kServerGuard]) return;
-  marked[kServerGuard] = true;
-  server.prependListener('connection', (socket: net.Socket) => {
-    try {
-      guardClose(tcpHandleOf(socket));
-    } catch {
-      // Not a TCP socket or already gone: no close of ours to guard.
+  const handle = (server as { _handle?: InternalHandle & { onconnection?: Function } })._handle;
+  if (!handle || handle[kServerGuard] || typeof handle.onconnection !== 'function') return;
+  handle[kServerGuard] = true;
+  const onconnection = handle.onconnection;
+  handle.onconnection = function guardAccepted(this: unknown, err: number, client?: InternalHandle) {
+    if (client) {
+      try {
+        guardClose(client);
+      } catch {
+        // Already gone: no close of ours to guard.
+      }
     }
-  });
+    return onconnection.call(this, err, client);
+  };
 }
