@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import {
-  abortiveClose, closeSocket, getLinger, gracefulShutdown, setLinger, type CloseResult,
+  abortiveClose, closeSocket, getLinger, gracefulShutdown, setLinger, shutdown, type CloseResult,
 } from '../dist/index.js';
 import {
   connectPair, delay, expectError, measureStall, tlsPair, waitForState, watchPeer, type Pair,
@@ -179,6 +179,69 @@ describe('closeSocket: SO_LINGER n > 0', () => {
     expect(maxStallMs).toBeLessThan(250);
     peers.forEach((p) => p.destroy());
     server.close();
+  });
+});
+
+describe('closeSocket races', () => {
+  it('after shutdown(read) it still waits, and resets at n when the peer does not read', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    client.write(Buffer.alloc(1024 * 1024));
+    client.resume();
+    shutdown(client, 'read');
+    setLinger(client, true, 1);
+    const result = await closeSocket(client);
+    expect(result).toMatchObject({ type: 'abortive', waited: true, timedOut: true });
+    await waitForState(peer, 'CLOSED');
+  });
+
+  it('a peer reset that libuv reports as a read error ends the wait at once', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, 3);
+    client.write(Buffer.alloc(PAYLOAD));
+    setTimeout(() => peer.resetAndDestroy(), 200);
+    const result = await closeSocket(client);
+    expect(result).toMatchObject({ type: 'abortive', timedOut: false });
+    expect(result.elapsedMs).toBeLessThan(1500);
+  });
+
+  it('an abortiveClose() during the wait is reported as abortive by both calls', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, 3);
+    client.write(Buffer.alloc(PAYLOAD));
+    const lingering = closeSocket(client);
+    await delay(100);
+    const abortive = await abortiveClose(client);
+    expect(abortive.type).toBe('abortive');
+    expect(await lingering).toMatchObject({ type: 'abortive', timedOut: false });
+    await waitForState(peer, 'CLOSED');
+  });
+
+  it('a second closeSocket() shares the first one\'s wait instead of cutting it short', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    setLinger(client, true, 1);
+    client.write(Buffer.alloc(PAYLOAD));
+    const first = closeSocket(client);
+    const second = closeSocket(client);
+    expect(second).toBe(first);
+    expect(await first).toMatchObject({ type: 'abortive', timedOut: true });
+    await waitForState(peer, 'CLOSED');
+  });
+
+  it('a linger longer than a timer can hold (> 2^31 ms) still waits', async () => {
+    pair = await connectPair();
+    const { client } = pair;
+    setLinger(client, true, 3_000_000);
+    client.write(Buffer.alloc(PAYLOAD));
+    const controller = new AbortController();
+    const closing = closeSocket(client, { signal: controller.signal });
+    const early = await Promise.race([closing, delay(300).then(() => 'still waiting')]);
+    expect(early).toBe('still waiting');
+    controller.abort();
+    expect(await closing).toMatchObject({ type: 'abortive', timedOut: false });
   });
 });
 
