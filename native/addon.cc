@@ -210,13 +210,6 @@ Napi::Value ReleaseHeld(const Napi::CallbackInfo& info) {
   return Result(info, sl::ReleaseHeld(held));
 }
 
-// checkTcp(sock) -> err
-Napi::Value CheckTcp(const Napi::CallbackInfo& info) {
-  sl::Sock s = -1;
-  if (!ReadSock(info, 0, &s)) return {};
-  return Result(info, sl::CheckTcp(s));
-}
-
 // findSocket(family, localAddress, localPort, remoteAddress, remotePort)
 //   -> SOCKET (>= 0) or err (< 0). Only needed where handle.fd is -1 (Windows).
 Napi::Value FindSocket(const Napi::CallbackInfo& info) {
@@ -252,7 +245,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, ReadableBytes, "readableBytes"));
   exports.Set("pendingError",
               Napi::Function::New(env, PendingError, "pendingError"));
-  exports.Set("checkTcp", Napi::Function::New(env, CheckTcp, "checkTcp"));
   exports.Set("findSocket", Napi::Function::New(env, FindSocket, "findSocket"));
   exports.Set("maxLingerSeconds", Napi::Number::New(env, sl::kMaxLingerSeconds));
   return exports;

@@ -71,7 +71,5 @@ int PendingError(Sock s, int* out);
 int HoldSocket(Sock s, Sock* held);
 // Drops a reference taken by HoldSocket; the connection closes if it was the last.
 int ReleaseHeld(Sock held);
-// 0 when s is a TCP (IPv4/IPv6 stream) socket, else a negative error.
-int CheckTcp(Sock s);
 
 }  // namespace sl

@@ -103,18 +103,4 @@ int ReleaseHeld(Sock held) {
   return close(static_cast<int>(held)) == 0 ? 0 : LastError();
 }
 
-int CheckTcp(Sock s) {
-  int type = 0;
-  socklen_t len = sizeof type;
-  if (getsockopt(static_cast<int>(s), SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-    return LastError();
-  struct sockaddr_storage addr = {};
-  socklen_t addr_len = sizeof addr;
-  if (getsockname(static_cast<int>(s), reinterpret_cast<sockaddr*>(&addr),
-                  &addr_len) != 0)
-    return LastError();
-  bool inet = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
-  return type == SOCK_STREAM && inet ? 0 : -ENOTSOCK;
-}
-
 }  // namespace sl

@@ -298,18 +298,4 @@ int PendingError(Sock s, int* out) {
   return 0;
 }
 
-int CheckTcp(Sock s) {
-  int type = 0;
-  int len = sizeof type;
-  if (getsockopt(ToSocket(s), SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type),
-                 &len) != 0)
-    return LastError();
-  sockaddr_storage addr = {};
-  int addr_len = sizeof addr;
-  if (getsockname(ToSocket(s), reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0)
-    return LastError();
-  bool inet = addr.ss_family == AF_INET || addr.ss_family == AF_INET6;
-  return type == SOCK_STREAM && inet ? 0 : UV_ENOTSOCK;
-}
-
 }  // namespace sl

@@ -18,7 +18,6 @@ export interface NativeBinding {
   readableBytes(sock: number): number;
   /** The pending socket error (SO_ERROR, cleared by reading it) or 0. */
   pendingError(sock: number): number;
-  checkTcp(sock: number): number;
   /** A second reference to the socket (POSIX), released by releaseHeld; else a negative error. */
   holdSocket(sock: number): number;
   releaseHeld(held: number): number;

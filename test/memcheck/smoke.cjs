@@ -165,7 +165,6 @@ async function main() {
         () => native.tcpInfo(fd, new Float64Array(3)),
         () => native.readableBytes(fd),
         () => native.pendingError(fd),
-        () => native.checkTcp(fd),
       ]) { try { call(); } catch { /* a TypeError is fine */ } checks++; }
     }
     const arrays = [undefined, new Int32Array(0), new Int32Array(1), new Float64Array(2), new Uint8Array(64),
