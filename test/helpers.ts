@@ -33,6 +33,11 @@ export async function connectPair(
   const client = net.connect((server.address() as net.AddressInfo).port, host);
   await once(client, 'connect');
   const [peer] = (await accepted) as [net.Socket];
+  return closable(client, peer, server);
+}
+
+/** A pair with a close() that ends both sockets and the server. */
+function closable<S extends net.Socket>(client: S, peer: S, server: net.Server) {
   return {
     client, peer, server,
     async close() {
@@ -135,14 +140,7 @@ export async function tlsPair() {
   });
   await once(client, 'secureConnect');
   const [peer] = (await accepted) as [tls.TLSSocket];
-  return {
-    client, peer, server,
-    async close() {
-      client.destroy();
-      peer.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return closable(client, peer, server);
 }
 
 export async function expectError(promiseOrFn: (() => unknown) | Promise<unknown>, code: string) {
