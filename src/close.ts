@@ -128,7 +128,7 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
         if (wasReset(socket)) closeType = 'abortive';
         closeWhenDone();
       };
-      const onClose = () => finish(errors.seen ? 'abortive' : closeType, false);
+      const onClose = () => finish(errors.seen || resetByUs.has(socket) ? 'abortive' : closeType, false);
       const clearListeners = () => {
         socket.off('end', onEnd);
         socket.off('finish', closeWhenDone);
@@ -241,9 +241,13 @@ function reset(socket: net.Socket, start: number, waited: boolean, timedOut: boo
 function resetNow(socket: net.Socket): CloseResult['type'] {
   const fd = descriptorOf(tcpHandleOf(socket));
   const armed = native.setLinger(fd, true, 0) === 0;
+  if (armed) resetByUs.add(socket);
   socket.destroy();
   return armed ? 'abortive' : 'graceful';
 }
+
+/** Sockets this library reset: a close waiting on them reports the RST. */
+const resetByUs = new WeakSet<net.Socket>();
 
 /** Closing a socket still connecting: there is no connection to end. */
 function abortConnect(socket: net.Socket, start: number): Promise<CloseResult> {

@@ -359,6 +359,17 @@ describe('gracefulShutdown', () => {
     await waitForState(peer, 'CLOSED');
   });
 
+  it('an abortiveClose() during the sequence is reported as abortive', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    peer.resume(); // reads, never FINs
+    const sequence = gracefulShutdown(client, { timeout: 3000 });
+    await delay(100);
+    await abortiveClose(client);
+    expect(await sequence).toMatchObject({ type: 'abortive', timedOut: false });
+    await waitForState(peer, 'CLOSED');
+  });
+
   it('works over TLS', async () => {
     const tlsp = await tlsPair();
     tlsp.peer.resume();
