@@ -22,6 +22,7 @@
 // main thread or a worker's), and uv_walk runs on that thread: nothing here
 // is shared between threads.
 #include "socket_lookup.h"
+#include "win32_socket.h"
 
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -93,14 +94,6 @@ struct Search {
   SOCKET found = INVALID_SOCKET;
   int matches = 0;
 };
-
-bool IsListening(SOCKET s) {
-  BOOL listening = FALSE;
-  int len = sizeof listening;
-  return getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN,
-                    reinterpret_cast<char*>(&listening), &len) == 0 &&
-         listening != FALSE;
-}
 
 bool LocalOf(SOCKET s, Address* out) {
   sockaddr_storage storage = {};

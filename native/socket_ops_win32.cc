@@ -14,6 +14,7 @@
 // GetTcpTable/GetTcp6Table, which Wine fills from the host kernel), and both byte
 // counts are unknown (-1): see FallbackTcpInfo below.
 #include "socket_ops.h"
+#include "win32_socket.h"
 
 #include <winsock2.h>
 #include <ws2tcpip.h>
@@ -26,6 +27,14 @@
 #include <vector>
 
 namespace sl {
+
+bool IsListening(SOCKET s) {
+  BOOL listening = FALSE;
+  int len = sizeof listening;
+  return getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN,
+                    reinterpret_cast<char*>(&listening), &len) == 0 &&
+         listening != FALSE;
+}
 
 namespace {
 
@@ -104,14 +113,6 @@ TcpState FromMibState(DWORD state) {
     case MIB_TCP_STATE_TIME_WAIT: return TcpState::kTimeWait;
     default: return TcpState::kClosed;  // CLOSED, DELETE_TCB
   }
-}
-
-bool IsListening(SOCKET s) {
-  BOOL listening = FALSE;
-  int len = sizeof listening;
-  return getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN,
-                    reinterpret_cast<char*>(&listening), &len) == 0 &&
-         listening != FALSE;
 }
 
 // Reads the system's IPv4 or IPv6 TCP connection table (GetTcpTable /

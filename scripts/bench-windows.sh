@@ -23,25 +23,14 @@ start=$SECONDS
 
 ensure_wine
 ensure_node_exe
-[ -d "$ROOT/node_modules/typescript" ] || (cd "$ROOT" && npm ci --ignore-scripts >&2)
-log "tsc -p tsconfig.build.json"
-(cd "$ROOT" && npx --no-install tsc -p tsconfig.build.json)
-bash "$ROOT/scripts/build-win32.sh" >/dev/null
+build_dist_and_win32
 
 # Under Wine every SOCKET is a Unix descriptor (in the wineserver and in
 # node.exe): 10,000 handles need ulimit -n above 10,000. With 20,000, opening
 # stopped with EMFILE at 19,701 handles (see bench/win32-lookup.cjs).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-export WINEPREFIX="${BENCH_WINEPREFIX:-$TOOLS/wineprefix-bench}" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-unset DISPLAY WAYLAND_DISPLAY
-if [ ! -f "$WINEPREFIX/.socket-linger-win10" ]; then
-  log "creating the Wine prefix ${WINEPREFIX#$ROOT/} (Windows 10)"
-  wine wineboot --init >/dev/null 2>&1 </dev/null || true
-  wine winecfg -v win10 >/dev/null 2>&1 </dev/null
-  wineserver -w
-  touch "$WINEPREFIX/.socket-linger-win10"
-fi
+use_wine_prefix "${BENCH_WINEPREFIX:-$TOOLS/wineprefix-bench}"
 
 # node.exe and its wineserver pinned to one CPU: every getsockname/getsockopt
 # under Wine is a round trip to the wineserver, ~20 us on one CPU but ~80 us

@@ -18,7 +18,7 @@ source "$ROOT/scripts/win32-tools.sh"
 
 ensure_build_tools
 ensure_headers
-[ -d "$ROOT/node_modules/node-addon-api" ] || (cd "$ROOT" && npm ci --ignore-scripts >&2)
+[ -d "$ROOT/node_modules/node-addon-api" ] || (cd "$ROOT" && npm install --ignore-scripts >&2)
 ADDON_API="$(cd "$ROOT" && node -p "require('node-addon-api').include_dir")"
 
 OBJ="$TOOLS/win32-build"

@@ -15,20 +15,9 @@ start=$SECONDS
 
 ensure_wine
 ensure_node_exe
-[ -d "$ROOT/node_modules/typescript" ] || (cd "$ROOT" && npm ci --ignore-scripts >&2)
-log "tsc -p tsconfig.build.json"
-(cd "$ROOT" && npx --no-install tsc -p tsconfig.build.json)
-bash "$ROOT/scripts/build-win32.sh" >/dev/null
+build_dist_and_win32
 
-export WINEPREFIX="$TOOLS/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-unset DISPLAY WAYLAND_DISPLAY
-if [ ! -f "$WINEPREFIX/.socket-linger-win10" ]; then
-  log "creating the Wine prefix (Windows 10)"
-  wine wineboot --init >/dev/null 2>&1 </dev/null || true
-  wine winecfg -v win10 >/dev/null 2>&1 </dev/null
-  wineserver -w
-  touch "$WINEPREFIX/.socket-linger-win10"
-fi
+use_wine_prefix "$TOOLS/wineprefix"
 
 OUT="$TOOLS/test-windows.out"
 log "wine ${NODE_EXE#$ROOT/} test/windows/run.cjs"

@@ -46,3 +46,24 @@ ensure_headers() {
     cp -r /usr/include/uv "$UV_INCLUDE/"
   fi
 }
+
+# dist/ (tsc) and prebuilds/win32-x64 (mingw), as the Wine runs load them.
+build_dist_and_win32() {
+  [ -d "$ROOT/node_modules/typescript" ] || (cd "$ROOT" && npm install --ignore-scripts >&2)
+  log "tsc -p tsconfig.build.json"
+  (cd "$ROOT" && npx --no-install tsc -p tsconfig.build.json)
+  bash "$ROOT/scripts/build-win32.sh" >/dev/null
+}
+
+# use_wine_prefix DIR: exports the Wine environment for DIR, creating the
+# prefix (set to Windows 10: a fresh Wine 8 prefix says Windows 7) once.
+use_wine_prefix() {
+  export WINEPREFIX="$1" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+  unset DISPLAY WAYLAND_DISPLAY
+  [ -f "$WINEPREFIX/.socket-linger-win10" ] && return 0
+  log "creating the Wine prefix ${WINEPREFIX#$ROOT/} (Windows 10)"
+  wine wineboot --init >/dev/null 2>&1 </dev/null || true
+  wine winecfg -v win10 >/dev/null 2>&1 </dev/null
+  wineserver -w
+  touch "$WINEPREFIX/.socket-linger-win10"
+}
