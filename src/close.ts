@@ -5,7 +5,8 @@
 import * as net from 'node:net';
 import { errnoOf, invalidArgType } from './errors';
 import { descriptorOf, isPending, tcpHandleOf, validateSocket, type InternalHandle } from './handle';
-import { closedWithReset, guardClose, readLinger, writeLinger } from './linger';
+import { closedWithReset, guardClose } from './close-guard';
+import { readLinger, writeLinger } from './linger';
 import { native } from './native';
 import { whenDelivered } from './poller';
 import { filterReads } from './reading';
