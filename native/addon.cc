@@ -132,27 +132,38 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   return Result(info, err);
 }
 
-// unacknowledged(socks: Float64Array, out: Float64Array): out[i] = what
-// socks[i] has sent and the peer not yet acknowledged (0: all of it, FIN
-// included; -1: not yet, uncounted here), or -2 when it cannot be read
-// (closed). One call for a whole poll tick.
+// unacknowledged(socks, last, out: Float64Array): out[i] = what socks[i] has
+// sent and the peer not yet acknowledged (0: all of it, FIN included; -1:
+// not yet, uncounted here), -2 when it cannot be read (closed), -3 when the
+// connection was reset. Only a socket whose count has not moved since the
+// last poll (last[i]) is asked whether it was reset: one call for a whole
+// poll tick, and the second syscall only where progress stopped.
 Napi::Value Unacknowledged(const Napi::CallbackInfo& info) {
   double* socks;
+  double* last;
   double* out;
-  size_t count = 0, capacity = 0;
+  size_t count = 0, last_length = 0, capacity = 0;
   if (!ReadArray(info, 0, napi_float64_array, 0, &socks, &count) ||
-      !ReadArray(info, 1, napi_float64_array, 0, &out, &capacity))
+      !ReadArray(info, 1, napi_float64_array, 0, &last, &last_length) ||
+      !ReadArray(info, 2, napi_float64_array, 0, &out, &capacity))
     return {};
-  if (capacity < count) {
-    Napi::RangeError::New(info.Env(), "output array too short")
+  if (capacity < count || last_length < count) {
+    Napi::RangeError::New(info.Env(), "array too short")
         .ThrowAsJavaScriptException();
     return {};
   }
   for (size_t i = 0; i < count; i++) {
     int64_t pending = 0;
     sl::Sock s = -1;
-    bool usable = ToSock(socks[i], &s) && sl::UnacknowledgedBytes(s, &pending) == 0;
-    out[i] = usable ? static_cast<double>(pending) : -2;
+    if (!ToSock(socks[i], &s) || sl::UnacknowledgedBytes(s, &pending) != 0) {
+      out[i] = -2;
+      continue;
+    }
+    bool reset = false;
+    if (pending > 0 && static_cast<double>(pending) == last[i] &&
+        sl::WasReset(s, &reset) == 0 && reset)
+      pending = sl::kWasReset;
+    out[i] = static_cast<double>(pending);
   }
   return info.Env().Undefined();
 }

@@ -49,7 +49,10 @@ int GetTcpInfo(Sock s, TcpInfo* out);
 // the peer has not acknowledged yet, 0 once it has acknowledged everything;
 // where the kernel does not count it, kUncounted until then. One cheap
 // syscall: a lingering close polls this.
+// Where the kernel cannot count, a connection reset before everything was
+// acknowledged reads kWasReset.
 constexpr int64_t kUncounted = -1;
+constexpr int64_t kWasReset = -3;
 int UnacknowledgedBytes(Sock s, int64_t* out);
 
 // The states in which a FIN we sent has been acknowledged.
@@ -71,5 +74,25 @@ int PendingError(Sock s, int* out);
 int HoldSocket(Sock s, Sock* held);
 // Drops a reference taken by HoldSocket; the connection closes if it was the last.
 int ReleaseHeld(Sock held);
+
+// Whether a connection that still has bytes unacknowledged was reset: it
+// reads CLOSED (after both FINs a socket reads CLOSED too, but with nothing
+// left unacknowledged). A lingering close asks this of sockets whose count
+// stopped moving.
+inline int WasReset(Sock s, bool* out) {
+  TcpInfo info = {};
+  int err = GetTcpInfo(s, &info);
+  if (err == 0) *out = info.state == TcpState::kClosed;
+  return err;
+}
+
+// UnacknowledgedBytes where only the state is known (macOS, Windows): a
+// FIN acknowledged, or a reset (CLOSED with an error pending), or neither yet.
+inline int64_t UnacknowledgedFromState(Sock s, TcpState state) {
+  int pending = 0;
+  if (state == TcpState::kClosed && PendingError(s, &pending) == 0 && pending != 0)
+    return kWasReset;
+  return FinAcknowledged(state) ? 0 : kUncounted;
+}
 
 }  // namespace sl

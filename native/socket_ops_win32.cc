@@ -273,7 +273,7 @@ int GetTcpInfo(Sock s, TcpInfo* out) {
 int UnacknowledgedBytes(Sock s, int64_t* out) {
   TcpInfo info = {};
   int err = GetTcpInfo(s, &info);
-  if (err == 0) *out = FinAcknowledged(info.state) ? 0 : kUncounted;
+  if (err == 0) *out = UnacknowledgedFromState(s, info.state);
   return err;
 }
 

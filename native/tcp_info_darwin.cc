@@ -37,7 +37,7 @@ int UnacknowledgedBytes(Sock s, int64_t* out) {
   if (getsockopt(static_cast<int>(s), IPPROTO_TCP, TCP_CONNECTION_INFO, &info,
                  &len) != 0)
     return -errno;
-  *out = FinAcknowledged(FromDarwin(info.tcpi_state)) ? 0 : kUncounted;
+  *out = UnacknowledgedFromState(s, FromDarwin(info.tcpi_state));
   return 0;
 }
 

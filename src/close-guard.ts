@@ -1,11 +1,33 @@
 // The close guard: every close of a guarded TCP handle (destroy(), Node's
 // auto-destroy, an http server, a worker's teardown, this library) first
-// switches a nonzero kernel linger off, so no close can block the loop.
+// switches a nonzero kernel linger off, so no close can block the loop, and
+// tells the close under way (socket-close.ts) what is about to happen, so
+// that its result is computed from the socket as it was at the close.
 import { descriptorOf, type InternalHandle } from './handle';
 import { native } from './native';
 
-const kGuarded = Symbol('socket-linger.closeGuard');
-const kClosedWithReset = Symbol('socket-linger.closedWithReset');
+/** What a close under way hears from the guard. */
+export interface CloseWatcher {
+  /** Just before the OS socket closes: `reset` for resetAndDestroy(). */
+  onHandleClosing(how: 'close' | 'reset'): void;
+  /** The socket was ref()'d or unref()'d. */
+  onRefChange(): void;
+}
+
+interface Guard {
+  /** The second reference held on POSIX (holdSocket), or -1. */
+  held: number;
+  closedWithReset: boolean;
+  watcher: CloseWatcher | undefined;
+}
+
+const kGuard = Symbol('socket-linger.closeGuard');
+
+interface Guarded extends InternalHandle {
+  [kGuard]?: Guard;
+  ref?(): void;
+  unref?(): void;
+}
 
 const lingerOut = new Int32Array(2);
 
@@ -15,79 +37,140 @@ const lingerOut = new Int32Array(2);
  * Linux's close() would otherwise block the whole event loop for up to the
  * linger time. Linger 0 is left alone, so a plain destroy() still resets.
  *
- * Closes that run no JavaScript (a worker's teardown) cannot be intercepted,
- * so on POSIX the addon also holds a second reference to the socket: the
- * handle's own close then cannot end the connection, and the reference is
- * dropped right after a close seen here, or by the addon, linger off, when
- * the thread's environment goes away.
+ * With `hold` (a linger n > 0 set on the socket): closes that run no
+ * JavaScript (a worker's teardown) cannot be intercepted, so on POSIX the
+ * addon also holds a second reference to the socket: the handle's own close
+ * then cannot end the connection, and the reference is dropped right after a
+ * close seen here, or by the addon, linger off, when the thread's
+ * environment goes away.
  */
-export function guardClose(handle: InternalHandle): void {
-  if (handle[kGuarded]) return;
-  handle[kGuarded] = true;
-  let held = native.holdSocket(descriptorOf(handle));
+export function guardClose(handle: InternalHandle, hold = true): void {
+  const guarded = handle as Guarded;
+  let guard = guarded[kGuard];
+  if (guard === undefined) guard = install(guarded);
+  if (hold && guard.held === -1) {
+    const held = native.holdSocket(descriptorOf(handle));
+    if (held >= 0) guard.held = held;
+  }
+}
+
+/** Routes the guard's news about this handle to `watcher` (undefined: nobody). */
+export function watchClose(handle: InternalHandle, watcher: CloseWatcher | undefined): void {
+  const guard = (handle as Guarded)[kGuard];
+  if (guard !== undefined) guard.watcher = watcher;
+}
+
+/** Whether a guarded handle was closed with linger {on, 0} or reset(): an RST. */
+export function closedWithReset(handle: InternalHandle): boolean {
+  return (handle as Guarded)[kGuard]?.closedWithReset === true;
+}
+
+function install(handle: Guarded): Guard {
+  const guard: Guard = { held: -1, closedWithReset: false, watcher: undefined };
+  handle[kGuard] = guard;
   // Once only: the same fd number may be held for another socket later.
   const releaseHeld = () => {
-    if (held >= 0) native.releaseHeld(held);
-    held = -1;
+    if (guard.held >= 0) native.releaseHeld(guard.held);
+    guard.held = -1;
   };
-  const { close, reset } = handle;
-  handle.close = function closeWithoutBlocking(this: InternalHandle, callback?: () => void) {
+  const { close, reset, ref, unref } = handle;
+  handle.close = function closeWithoutBlocking(this: Guarded, callback?: () => void) {
     openGuardedHandles.delete(this);
-    this[kClosedWithReset] = releaseBlockingLinger(this);
+    guard.watcher?.onHandleClosing('close');
+    guard.closedWithReset = releaseBlockingLinger(this);
     try {
       return close.call(this, callback);
     } finally {
       releaseHeld();
     }
   };
-  // resetAndDestroy(): libuv sets linger {on, 0} and closes; the RST goes
-  // out when the last reference does. When libuv refuses (EINVAL, a shutdown
-  // pending) the handle stays open, and so must the reference.
+  // resetAndDestroy(): linger {on, 0} and close, as libuv's own reset does,
+  // but through close: libuv refuses its reset (EINVAL) while a shutdown is
+  // pending (after end()) and Node then leaks the handle. Only where the
+  // option cannot be set does libuv's reset get its turn.
   if (reset !== undefined) {
-    handle.reset = function resetHeld(this: InternalHandle, callback?: () => void) {
-      const err = reset.call(this, callback);
-      if (err === 0) {
-        openGuardedHandles.delete(this);
-        this[kClosedWithReset] = true;
+    handle.reset = function resetWithClose(this: Guarded, callback?: () => void) {
+      let armed = false;
+      try {
+        armed = native.setLinger(descriptorOf(this), true, 0) === 0;
+      } catch {
+        // Closed underneath: libuv's reset reports that.
+      }
+      if (!armed) return reset.call(this, callback);
+      openGuardedHandles.delete(this);
+      guard.watcher?.onHandleClosing('reset');
+      guard.closedWithReset = true;
+      try {
+        close.call(this, callback);
+      } finally {
         releaseHeld();
       }
-      return err;
+      return 0;
     };
   }
-  if (!exitHooked) {
-    exitHooked = true;
-    process.once('exit', releaseAtExit);
+  // A close waiting on this socket keeps the process alive only while the
+  // socket itself does (Node's own end() lets an unref'd socket's process exit).
+  if (ref !== undefined && unref !== undefined) {
+    handle.ref = function refWatched(this: Guarded) {
+      ref.call(this);
+      guard.watcher?.onRefChange();
+    };
+    handle.unref = function unrefWatched(this: Guarded) {
+      unref.call(this);
+      guard.watcher?.onRefChange();
+    };
   }
+  hookProcessExits();
   openGuardedHandles.add(handle);
-}
-
-/** Whether a guarded handle was closed with linger {on, 0} or reset(): an RST. */
-export function closedWithReset(handle: InternalHandle): boolean {
-  return handle[kClosedWithReset] === true;
+  return guard;
 }
 
 /**
  * process.exit() in a worker thread: Node then closes the thread's handles
  * natively; switching their linger off on 'exit' spares Windows and macOS
  * a lingering close there too (Linux is covered by the held reference).
+ * process.execve() (Node >= 23.11) closes every close-on-exec descriptor
+ * inside the exec, where a kernel linger n would block it for n s.
  */
-const openGuardedHandles = new Set<InternalHandle>();
-let exitHooked = false;
+const openGuardedHandles = new Set<Guarded>();
+let exitsHooked = false;
 
-function releaseAtExit(): void {
-  for (const handle of openGuardedHandles) releaseBlockingLinger(handle);
+function hookProcessExits(): void {
+  if (exitsHooked) return;
+  exitsHooked = true;
+  process.once('exit', () => releaseBlockingLingers());
+  const execve = (process as { execve?: (...args: unknown[]) => never }).execve;
+  if (typeof execve === 'function') {
+    (process as { execve?: unknown }).execve = function execveWithoutLinger(this: unknown, ...args: unknown[]) {
+      const released = releaseBlockingLingers();
+      try {
+        return execve.apply(this, args);
+      } catch (error) {
+        // Refused (bad arguments): no exec, so no effect either.
+        for (const [fd, seconds] of released) native.setLinger(fd, true, seconds);
+        throw error;
+      }
+    };
+  }
+}
+
+/** Switches every open guarded socket's nonzero linger off: [fd, seconds] of those it changed. */
+function releaseBlockingLingers(): [number, number][] {
+  const released: [number, number][] = [];
+  for (const handle of openGuardedHandles) releaseBlockingLinger(handle, released);
+  return released;
 }
 
 /** Switches a nonzero linger off; returns true when linger {on, 0} is in force (an RST). */
-function releaseBlockingLinger(handle: InternalHandle): boolean {
+function releaseBlockingLinger(handle: InternalHandle, released?: [number, number][]): boolean {
   try {
     const fd = descriptorOf(handle);
     if (native.getLinger(fd, lingerOut) !== 0 || lingerOut[0] !== 1) return false;
     if (lingerOut[1] === 0) return true;
+    released?.push([fd, lingerOut[1]]);
     native.setLinger(fd, false, 0);
   } catch {
     // Already closed underneath: nothing can block.
   }
   return false;
 }
-

@@ -11,9 +11,10 @@ export interface NativeBinding {
   tcpInfo(sock: number, out: Float64Array): number;
   /**
    * out[i] = what socks[i] sent that the peer has not acknowledged (0: all of
-   * it, FIN included; -1: not yet, uncounted on this platform; -2: unreadable).
+   * it, FIN included; -1: not yet, uncounted on this platform; -2: unreadable;
+   * -3: reset). last[i], the count seen last time, says which to ask about a reset.
    */
-  unacknowledged(socks: Float64Array, out: Float64Array): void;
+  unacknowledged(socks: Float64Array, last: Float64Array, out: Float64Array): void;
   /** Bytes in the kernel's receive queue, or a negative error number. */
   readableBytes(sock: number): number;
   /** The pending socket error (SO_ERROR, cleared by reading it) or 0. */

@@ -4,6 +4,10 @@
 // every byte before it, has been acknowledged. A socket whose unacknowledged
 // count has not moved for a while (a peer that does not read) is checked
 // every 4th tick only: most of the cost of many waiting sockets, saved.
+// A socket that stopped making progress is also asked whether it was reset
+// (a peer's RST after its FIN comes to no read: libuv stopped at the EOF).
+// The timer never keeps the process alive: each close's deadline timer does
+// that, for as long as its socket would.
 import type * as net from 'node:net';
 import { descriptorOf, tcpHandleOf } from './handle';
 import { native } from './native';
@@ -16,9 +20,11 @@ const IDLE_EVERY = 4;
 /** native.unacknowledged's markers. */
 const UNCOUNTED = -1;
 const UNREADABLE = -2;
+const WAS_RESET = -3;
 
 interface Waiter {
   onDelivered: () => void;
+  onReset: () => void;
   /** The last unacknowledged count seen, and for how many ticks it held. */
   last: number;
   idleTicks: number;
@@ -29,6 +35,7 @@ let timer: NodeJS.Timeout | undefined;
 let tickCount = 0;
 let due: [net.Socket, Waiter][] = [];
 let socks = new Float64Array(64);
+let lastSeen = new Float64Array(64);
 let pending = new Float64Array(64);
 
 function tick(): void {
@@ -39,16 +46,21 @@ function tick(): void {
   }
   if (due.length > socks.length) {
     socks = new Float64Array(due.length * 2);
+    lastSeen = new Float64Array(due.length * 2);
     pending = new Float64Array(due.length * 2);
   }
-  for (let i = 0; i < due.length; i++) socks[i] = liveDescriptor(due[i][0]);
-  native.unacknowledged(socks.subarray(0, due.length), pending);
+  for (let i = 0; i < due.length; i++) {
+    socks[i] = liveDescriptor(due[i][0]);
+    lastSeen[i] = due[i][1].last;
+  }
+  native.unacknowledged(socks.subarray(0, due.length), lastSeen, pending);
   for (let i = 0; i < due.length; i++) {
     const [socket, waiter] = due[i];
     const count = pending[i];
-    if (count === 0) {
+    if (count === 0 || count === WAS_RESET) {
       waiters.delete(socket);
-      waiter.onDelivered();
+      if (count === 0) waiter.onDelivered();
+      else waiter.onReset();
     } else if (count !== UNREADABLE) {
       // Uncounted (macOS, Windows): no way to see progress, so never idle.
       const moved = count === UNCOUNTED || count !== waiter.last;
@@ -75,11 +87,15 @@ function stop(): void {
 
 /**
  * Calls `onDelivered` once the socket's FIN (and so all its data) has been
- * acknowledged by the peer. Returns a function that stops the watch.
+ * acknowledged by the peer, or `onReset` if the connection was reset first.
+ * Returns a function that stops the watch.
  */
-export function whenDelivered(socket: net.Socket, onDelivered: () => void): () => void {
-  waiters.set(socket, { onDelivered, last: NaN, idleTicks: 0 });
-  timer ??= setInterval(tick, POLL_INTERVAL_MS);
+export function whenDelivered(socket: net.Socket, onDelivered: () => void, onReset: () => void): () => void {
+  waiters.set(socket, { onDelivered, onReset, last: NaN, idleTicks: 0 });
+  if (timer === undefined) {
+    timer = setInterval(tick, POLL_INTERVAL_MS);
+    timer.unref();
+  }
   return () => {
     waiters.delete(socket);
     if (waiters.size === 0 && timer !== undefined) stop();

@@ -5,12 +5,12 @@
 import type * as net from 'node:net';
 import type { InternalHandle } from './handle';
 
-/** Return true to let Node's stream see the read as usual. */
+/** Return false to swallow the read: later filters and Node's stream never see it. */
 export type ReadFilter = (hasData: boolean) => boolean;
 
-const kFilter = Symbol('socket-linger.readFilter');
+const kFilters = Symbol('socket-linger.readFilters');
 
-interface Filtered extends InternalHandle { [kFilter]?: ReadFilter }
+interface Filtered extends InternalHandle { [kFilters]?: ReadFilter[] }
 
 /** The handle whose onread carries this socket's data (TLSWrap for TLS). */
 function streamHandleOf(socket: net.Socket): Filtered | null {
@@ -18,22 +18,37 @@ function streamHandleOf(socket: net.Socket): Filtered | null {
 }
 
 /**
- * Routes every later read of `socket` through `filter` (the newest filter
- * replaces an older one), and makes sure libuv is reading.
+ * Routes every later read of `socket` through `filter`, after the filters
+ * already installed (so shutdown('read')'s rule survives a close), and makes
+ * sure libuv is reading, and keeps reading while any filter is installed.
+ * Returns a function that removes the filter, or null if the socket cannot
+ * be read from (no handle).
  */
-export function filterReads(socket: net.Socket, filter: ReadFilter): boolean {
+export function filterReads(socket: net.Socket, filter: ReadFilter): (() => void) | null {
   const handle = streamHandleOf(socket);
-  if (!handle?.onread) return false;
-  if (handle[kFilter] === undefined) {
+  if (!handle?.onread) return null;
+  let filters = handle[kFilters];
+  if (filters === undefined) {
+    const list: ReadFilter[] = filters = handle[kFilters] = [];
     const onread = handle.onread;
     handle.onread = function filteredRead(this: Filtered, buffer?: ArrayBuffer) {
-      if (this[kFilter]?.(buffer !== undefined) === false) return;
-      return onread.call(this, buffer);
+      const hasData = buffer !== undefined;
+      for (let i = 0; i < list.length; i++) if (!list[i](hasData)) return;
+      const result = onread.call(this, buffer);
+      // Node stops reading when its buffer is full (a paused app): a filter
+      // still has to see the peer's FIN or reset. Never after EOF, which
+      // libuv would only report again.
+      if (hasData && list.length > 0) keepReading(this);
+      return result;
     };
   }
-  handle[kFilter] = filter;
+  filters.push(filter);
   keepReading(handle);
-  return true;
+  const installed = filters;
+  return () => {
+    const at = installed.indexOf(filter);
+    if (at >= 0) installed.splice(at, 1);
+  };
 }
 
 /** libuv must keep reading to see late data or the peer's FIN. */

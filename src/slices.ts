@@ -11,16 +11,21 @@ let head = 0;
 function drain(): void {
   if (head >= queue.length) return; // an earlier drain took these already
   const stop = performance.now() + BUDGET_MS;
-  do {
-    const task = queue[head];
-    queue[head++] = undefined as never;
-    task();
-  } while (head < queue.length && performance.now() < stop);
-  if (head < queue.length) {
-    setImmediate(drain);
-  } else {
-    queue.length = 0;
-    head = 0;
+  try {
+    do {
+      const task = queue[head];
+      queue[head++] = undefined as never;
+      task();
+    } while (head < queue.length && performance.now() < stop);
+  } finally {
+    // A task that throws reaches the process as any callback's error does;
+    // the tasks after it still run.
+    if (head < queue.length) {
+      setImmediate(drain);
+    } else {
+      queue.length = 0;
+      head = 0;
+    }
   }
 }
 

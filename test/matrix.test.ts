@@ -60,10 +60,11 @@ describe('closeSocket: SO_DONTLINGER (linger off)', () => {
     const { client, peer } = pair;
     let received = 0;
     client.on('data', (chunk: Buffer) => { received += chunk.length; });
-    peer.write('x'.repeat(1000)); // arrives while the close flushes
     client.write(Buffer.alloc(1024 * 1024));
+    const closing = closeSocket(client);
+    peer.write('x'.repeat(1000)); // arrives while the close flushes
     peer.resume();
-    await closeSocket(client);
+    await closing;
     await once(client, 'close');
     expect(received).toBe(0);
   });

@@ -179,7 +179,8 @@ async function main() {
     if (typeof native.unacknowledged === 'function') {
       const socks = Float64Array.of(-1, NaN, 0.5, 1e6, 2 ** 31 - 1);
       for (const out of [new Float64Array(5), new Float64Array(1), new Float64Array(0), new Int8Array(5), undefined]) {
-        try { native.unacknowledged(socks, out); } catch { /* refused */ }
+        try { native.unacknowledged(socks, new Float64Array(5), out); } catch { /* refused */ }
+        try { native.unacknowledged(socks, out, new Float64Array(5)); } catch { /* refused */ }
         checks++;
       }
     }
@@ -187,7 +188,7 @@ async function main() {
       // Doubles outside int's range: converting them to int would be undefined
       // behaviour; the glue must refuse them (-2, unreadable), never truncate them.
       const out = new Float64Array(3);
-      native.unacknowledged(Float64Array.of(1e20, Infinity, 2 ** 31 + 3), out);
+      native.unacknowledged(Float64Array.of(1e20, Infinity, 2 ** 31 + 3), new Float64Array(3), out);
       if ([...out].some((v) => v !== -2)) throw new Error(`hostile socket values were used: ${[...out]}`);
       checks++;
     }

@@ -1,0 +1,380 @@
+// One close per socket. Every public close (closeSocket, abortiveClose,
+// gracefulShutdown) starts or joins it, and every other close of the socket
+// (destroy(), destroySoon(), resetAndDestroy(), timeouts, Node's
+// auto-destroy) ends it through the close guard. It owns the deadline (the
+// earliest of its callers'; any caller's abort signal resets), the read side
+// while it runs, and the result, computed when the handle closes from what
+// was observed: Node's buffer flushed or not, every byte and the FIN
+// acknowledged or not, an RST sent or received, unread bytes left behind.
+import type * as net from 'node:net';
+import { errnoOf } from './errors';
+import { descriptorOf, type InternalHandle } from './handle';
+import { guardClose, watchClose, type CloseWatcher } from './close-guard';
+import { native } from './native';
+import { whenDelivered } from './poller';
+import { filterReads } from './reading';
+import { inSlices } from './slices';
+import { readTcpInfo } from './tcp-info';
+
+export interface CloseResult {
+  /** What the peer got: every byte and a FIN, or an RST. */
+  type: 'graceful' | 'abortive';
+  /** Whether the promise waited for delivery (linger > 0, shutdown sequence). */
+  waited: boolean;
+  /** A deadline ran out and the connection was reset. */
+  timedOut: boolean;
+  elapsedMs: number;
+  /**
+   * Every byte written (Node's buffer and the kernel's) and the FIN were
+   * acknowledged by the peer before the end; false when any were discarded;
+   * null where it cannot be known (a close that settles before its
+   * background flush ends).
+   */
+  delivered: boolean | null;
+}
+
+/**
+ * How the close proceeds:
+ * - `release`: Winsock's default closesocket(): settles at once; Node's
+ *   buffer is flushed, the FIN queued, then the handle is released.
+ * - `linger`: waits until every byte and the FIN are acknowledged, then
+ *   closes; RST at the deadline.
+ * - `sequence`: the shutdown sequence: FIN, read until the peer's FIN, every
+ *   byte acknowledged, close; RST at the deadline.
+ * - `reset`: RST now.
+ */
+export type CloseKind = 'release' | 'linger' | 'sequence' | 'reset';
+
+export interface JoinOptions {
+  signal?: AbortSignal;
+  /** ms from now; the close's deadline is the earliest of all callers'. */
+  timeoutMs?: number;
+}
+
+type Outcome = Omit<CloseResult, 'elapsedMs'>;
+
+const closes = new WeakMap<net.Socket, SocketClose>();
+
+/** The close under way on `socket`, if any. */
+export function closeOf(socket: net.Socket): SocketClose | undefined {
+  return closes.get(socket);
+}
+
+/** Starts the one close of `socket`; the caller's promise is the first join. */
+export function startClose(
+  socket: net.Socket, handle: InternalHandle, kind: CloseKind, options: JoinOptions,
+): Promise<CloseResult> {
+  const close = new SocketClose(socket, handle, kind);
+  const joined = close.join(options);
+  close.begin();
+  return joined;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const ECONNRESET = errnoOf('ECONNRESET');
+const lingerOut = new Int32Array(2);
+
+interface Caller { start: number; resolve: (result: CloseResult) => void }
+
+class SocketClose implements CloseWatcher {
+  private readonly callers: Caller[] = [];
+  private readonly aborts: [AbortSignal, () => void][] = [];
+  private outcome: Outcome | undefined;
+  private firstJoin: Promise<CloseResult> | undefined;
+  private deadline = Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private timedOut = false;
+  private handleClosing = false;
+  // What was observed.
+  private resetSent = false;
+  private resetReceived = false;
+  private flushed = false;
+  private acknowledged = false;
+  private peerFinished = false;
+  private peerSent = false;
+  private closingOurselves = false;
+  private stopWatching = () => {};
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly handle: InternalHandle,
+    private readonly kind: CloseKind,
+  ) {
+    closes.set(socket, this);
+    guardClose(handle, false);
+    watchClose(handle, this);
+    socket.on('error', this.onError);
+    socket.once('close', this.onClosed);
+  }
+
+  /** A caller of any close function: shares this close's result. */
+  join({ signal, timeoutMs }: JoinOptions = {}): Promise<CloseResult> {
+    // A caller that brings nothing of its own shares the first one's promise.
+    if (signal === undefined && timeoutMs === undefined && this.firstJoin !== undefined) return this.firstJoin;
+    const start = performance.now();
+    const joined = new Promise<CloseResult>((resolve) => {
+      if (this.outcome !== undefined) {
+        resolve(withElapsed(this.outcome, start));
+        return;
+      }
+      this.callers.push({ start, resolve });
+      if (timeoutMs !== undefined) this.setDeadline(start + timeoutMs);
+      if (signal === undefined) return;
+      if (signal.aborted) {
+        this.abort(false);
+        return;
+      }
+      const onAbort = () => this.abort(false);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.aborts.push([signal, onAbort]);
+    });
+    this.firstJoin ??= joined;
+    return joined;
+  }
+
+  /**
+   * abortiveClose() during this close: RST now. A close that settled already
+   * (a release still flushing) is cut short, and this caller hears of the RST.
+   */
+  resetNow(): Promise<CloseResult> {
+    if (this.outcome === undefined) return this.join({ signal: AbortSignal.abort() });
+    const start = performance.now();
+    this.resetConnection();
+    return new Promise((resolve) => this.socket.once('close', () => resolve(withElapsed(
+      { type: 'abortive', waited: false, timedOut: false, delivered: false }, start))));
+  }
+
+  begin(): void {
+    const { socket } = this;
+    switch (this.kind) {
+      case 'reset':
+        this.resetConnection();
+        return;
+      case 'release':
+        // Winsock's closesocket(): the application receives nothing more.
+        filterReads(socket, () => false);
+        // Settles now: what the peer gets is decided (a FIN after the
+        // flush), whether it arrives is not known yet.
+        this.settle({ type: 'graceful', waited: false, timedOut: false, delivered: null });
+        this.afterFlush(() => this.closeNow());
+        return;
+      case 'linger':
+        // Reads are swallowed (EOF too, or Node would close the socket);
+        // a reset ends the wait: nothing more can be delivered.
+        filterReads(socket, (hasData) => {
+          if (hasData) this.peerSent = true;
+          else this.onHangUp(false);
+          return false;
+        });
+        break;
+      case 'sequence':
+        // The peer's FIN may be in already (Node's stream has its EOF).
+        this.peerFinished = (socket as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+        // Data still reaches the app while it takes it; once its buffer is
+        // full (a paused stream) or nobody listens, it is drained. The
+        // peer's FIN completes the sequence whatever the app's flow state.
+        filterReads(socket, (hasData) => {
+          if (!hasData) {
+            this.onHangUp(true);
+            return true;
+          }
+          this.peerSent = true;
+          const listening = socket.listenerCount('data') > 0 || socket.listenerCount('readable') > 0;
+          return listening && socket.readableLength < socket.readableHighWaterMark;
+        });
+        break;
+    }
+    preventAutoDestroy(socket);
+    this.afterFlush(() => {
+      this.stopWatching = whenDelivered(socket, () => {
+        this.acknowledged = true;
+        this.completeIfDone();
+      }, () => {
+        this.resetReceived = true;
+        this.closeNow();
+      });
+    });
+  }
+
+  // ------------------------------------------------------------- the guard
+
+  onHandleClosing(how: 'close' | 'reset'): void {
+    if (this.handleClosing) return;
+    this.handleClosing = true;
+    this.stopWatching();
+    this.clearTimer();
+    if (this.outcome !== undefined) return; // settled already (release): nothing to learn
+    // Someone else's close cut this one short while the peer was still
+    // sending (data came, its FIN did not): what it sends next reaches a
+    // closed socket and is reset (node:http's destroySoon(), say).
+    if (how === 'reset' || (!this.closingOurselves && this.peerSent && !this.peerFinished)) this.resetSent = true;
+    this.flushed = this.socket.writableLength === 0;
+    try {
+      const fd = descriptorOf(this.handle);
+      if (native.getLinger(fd, lingerOut) === 0 && lingerOut[0] === 1 && lingerOut[1] === 0) this.resetSent = true;
+      // Unread bytes make the kernel reset instead of FIN (RFC 1122 4.2.2.13).
+      if (native.readableBytes(fd) > 0) this.resetSent = true;
+      if (peerResetOn(fd)) this.resetReceived = true;
+      if (!this.acknowledged && this.socket.writableFinished) this.acknowledged = unacknowledgedOn(fd) === 0;
+    } catch {
+      // The OS socket is gone already: nothing more to learn from it.
+    }
+  }
+
+  onRefChange(): void {
+    this.refTimer();
+  }
+
+  // ------------------------------------------------------------- events
+
+  private readonly onError = (error: Error): void => {
+    // A failed read or write during the close: the connection was reset.
+    // (Stream errors, a write after end() say, say nothing about the peer.)
+    if (typeof (error as { errno?: unknown }).errno === 'number') this.resetReceived = true;
+  };
+
+  private readonly onClosed = (): void => {
+    this.clearTimer();
+    this.stopWatching();
+    watchClose(this.handle, undefined);
+    closes.delete(this.socket);
+    this.socket.off('error', this.onError);
+    for (const [signal, onAbort] of this.aborts) signal.removeEventListener('abort', onAbort);
+    this.aborts.length = 0;
+    if (this.outcome !== undefined) return;
+    const type = this.resetSent || this.resetReceived ? 'abortive' : 'graceful';
+    const delivered = type === 'abortive' || !this.flushed ? false : this.acknowledged ? true : null;
+    this.settle({ type, waited: this.kind === 'linger' || this.kind === 'sequence', timedOut: this.timedOut, delivered });
+  };
+
+  /**
+   * The peer's FIN, or a read error (libuv may report a reset as either: the
+   * socket's kernel state tells them apart).
+   */
+  private onHangUp(letNodeSee: boolean): void {
+    let reset = false;
+    try {
+      reset = peerResetOn(descriptorOf(this.handle));
+    } catch {
+      reset = true;
+    }
+    if (reset) {
+      this.resetReceived = true;
+      // A read error that Node sees destroys the socket itself.
+      if (!letNodeSee) this.closeNow();
+      else queueMicrotask(() => this.closeNow());
+      return;
+    }
+    this.peerFinished = true;
+    this.completeIfDone();
+  }
+
+  private completeIfDone(): void {
+    if (!this.acknowledged) return;
+    if (this.kind === 'sequence' && !this.peerFinished) return;
+    this.closeNow();
+  }
+
+  // ------------------------------------------------------------- actions
+
+  /** Once Node's buffer is flushed and the FIN queued. */
+  private afterFlush(then: () => void): void {
+    const { socket } = this;
+    socket.end();
+    if (socket.writableFinished) then();
+    else socket.once('finish', then);
+  }
+
+  /** Linger off (it is), close: a FIN, or an RST if bytes are left unread. */
+  private closeNow(): void {
+    this.closingOurselves = true;
+    if (!this.socket.destroyed) this.socket.destroy();
+  }
+
+  /** linger {on, 0} and close: RST. */
+  private resetConnection(): void {
+    try {
+      native.setLinger(descriptorOf(this.handle), true, 0);
+    } catch {
+      // Closed meanwhile: nothing left to cut.
+    }
+    this.closeNow();
+  }
+
+  private abort(timedOut: boolean): void {
+    if (this.handleClosing || this.socket.destroyed) return;
+    this.timedOut = timedOut;
+    this.resetConnection();
+  }
+
+  private settle(outcome: Outcome): void {
+    this.outcome = outcome;
+    for (const caller of this.callers) caller.resolve(withElapsed(outcome, caller.start));
+    this.callers.length = 0;
+  }
+
+  // ------------------------------------------------------------- the deadline
+
+  /** The earliest deadline of all callers; timers hold at most 2^31-1 ms. */
+  private setDeadline(at: number): void {
+    if (at >= this.deadline || this.handleClosing) return;
+    this.deadline = at;
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    this.clearTimer();
+    const remaining = Math.max(0, this.deadline - performance.now());
+    this.timer = remaining > MAX_TIMER_MS
+      ? setTimeout(() => this.armTimer(), MAX_TIMER_MS)
+      // Deadlines that fall together are served in slices (see slices.ts).
+      : setTimeout(() => inSlices(() => this.abort(true)), remaining);
+    this.refTimer();
+  }
+
+  /** The deadline keeps the process alive only while the socket would. */
+  private refTimer(): void {
+    if (this.timer === undefined) return;
+    const hasRef = (this.handle as { hasRef?: () => boolean }).hasRef;
+    if (hasRef === undefined || hasRef.call(this.handle)) this.timer.ref();
+    else this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function withElapsed(outcome: Outcome, start: number): CloseResult {
+  return { ...outcome, elapsedMs: Math.round((performance.now() - start) * 10) / 10 };
+}
+
+/** Only the close may close the socket: Node would auto-destroy it at 'finish' once reading ended. */
+function preventAutoDestroy(socket: net.Socket): void {
+  const states = socket as { _readableState?: { autoDestroy: boolean }; _writableState?: { autoDestroy: boolean } };
+  if (states._readableState) states._readableState.autoDestroy = false;
+  if (states._writableState) states._writableState.autoDestroy = false;
+}
+
+/**
+ * Whether the peer reset the connection: a reset leaves ECONNRESET pending
+ * (SO_ERROR), unless libuv's read consumed it; then the kernel's state tells:
+ * CLOSED with data or the FIN unacknowledged (after both FINs an open socket
+ * reads CLOSED too, but with nothing unacknowledged).
+ */
+export function peerResetOn(fd: number): boolean {
+  if (native.pendingError(fd) === ECONNRESET) return true;
+  const info = readTcpInfo(fd);
+  return info.state === 'CLOSED' && (info.unsentBytes ?? 0) + (info.unackedBytes ?? 0) > 0;
+}
+
+const one = new Float64Array(1);
+const oneLast = Float64Array.of(NaN);
+const oneOut = new Float64Array(1);
+
+function unacknowledgedOn(fd: number): number {
+  one[0] = fd;
+  native.unacknowledged(one, oneLast, oneOut);
+  return oneOut[0];
+}
