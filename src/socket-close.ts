@@ -230,7 +230,11 @@ class SocketClose implements CloseWatcher {
   private readonly onError = (error: Error): void => {
     // A failed read or write during the close: the connection was reset.
     // (Stream errors, a write after end() say, say nothing about the peer.)
-    if (typeof (error as { errno?: unknown }).errno === 'number') this.resetReceived = true;
+    if (typeof (error as { errno?: unknown }).errno !== 'number') return;
+    this.resetReceived = true;
+    // With auto-destroy off (the close owns the socket) Node only reports a
+    // failed write: the connection is gone, close it.
+    queueMicrotask(() => this.closeNow());
   };
 
   private readonly onClosed = (): void => {
