@@ -48,7 +48,8 @@ function mib(bytes: number) {
 function describeResult(row: MatrixRow) {
   const r = row.result;
   if (!r) return 'returned';
-  return [r.type, r.waited ? 'waited' : 'no wait', r.timedOut ? 'timed out' : ''].filter(Boolean).join(', ');
+  const delivered = r.delivered === null ? '' : r.delivered ? 'delivered' : 'not delivered';
+  return [r.type, r.waited ? 'waited' : 'no wait', r.timedOut ? 'timed out' : '', delivered].filter(Boolean).join(', ');
 }
 
 function table(rows: MatrixRow[]) {

@@ -60,9 +60,9 @@ const SCENARIOS: Scenario[] = [
     setting: 'SO_DONTLINGER (off)',
     prepare: (s) => setLinger(s, false),
     run: (s) => closeSocket(s),
-    expected: () => 'graceful, no wait; every byte + FIN',
+    expected: () => 'graceful, no wait (delivered unknown); every byte + FIN',
     check: (row) => [
-      ...expectResult(row, 'graceful', false, false),
+      ...expectResult(row, 'graceful', false, false, null),
       ...(row.tookMs < 100 ? [] : ['did not settle at once']),
       ...expectPeer(row, 'FIN', true),
     ],
@@ -74,7 +74,7 @@ const SCENARIOS: Scenario[] = [
     run: (s) => closeSocket(s),
     expected: () => 'abortive, no wait; RST, unsent data lost',
     check: (row) => [
-      ...expectResult(row, 'abortive', false, false),
+      ...expectResult(row, 'abortive', false, false, false),
       ...(row.tookMs < 100 ? [] : ['did not settle at once']),
       ...expectPeer(row, 'RST', false),
     ],
@@ -85,12 +85,12 @@ const SCENARIOS: Scenario[] = [
     prepare: (s, n) => setLinger(s, true, n),
     run: (s) => closeSocket(s),
     expected: (peer, n) => peer === 'reads'
-      ? `graceful, waits < ${n} s; every byte + FIN`
+      ? `graceful, waits < ${n} s, delivered; every byte + FIN`
       : `abortive at ${n} s; RST`,
     check: (row, n) => row.peer === 'reads'
-      ? [...expectResult(row, 'graceful', true, false), ...expectPeer(row, 'FIN', true)]
+      ? [...expectResult(row, 'graceful', true, false, true), ...expectPeer(row, 'FIN', true)]
       : [
-        ...expectResult(row, 'abortive', true, true),
+        ...expectResult(row, 'abortive', true, true, false),
         ...(Math.abs(row.tookMs - n * 1000) <= 100 ? [] : [`settled at ${row.tookMs} ms, not ${n * 1000}`]),
         ...expectPeer(row, 'RST', false),
       ],
@@ -100,7 +100,7 @@ const SCENARIOS: Scenario[] = [
     setting: 'any',
     run: (s) => abortiveClose(s),
     expected: () => 'abortive, no wait; RST',
-    check: (row) => [...expectResult(row, 'abortive', false, false), ...expectPeer(row, 'RST', false)],
+    check: (row) => [...expectResult(row, 'abortive', false, false, false), ...expectPeer(row, 'RST', false)],
   },
   {
     close: 'gracefulShutdown()',
@@ -108,11 +108,11 @@ const SCENARIOS: Scenario[] = [
     run: (s, n) => gracefulShutdown(s, { timeout: n * 1000 }),
     peerEndsAfterFin: true,
     expected: (peer, n) => peer === 'reads'
-      ? 'graceful after the peer\'s FIN; every byte + FIN'
+      ? 'graceful after the peer\'s FIN, delivered; every byte + FIN'
       : `abortive at ${n} s; RST`,
     check: (row) => row.peer === 'reads'
-      ? [...expectResult(row, 'graceful', true, false), ...expectPeer(row, 'FIN', true)]
-      : [...expectResult(row, 'abortive', true, true), ...expectPeer(row, 'RST', false)],
+      ? [...expectResult(row, 'graceful', true, false, true), ...expectPeer(row, 'FIN', true)]
+      : [...expectResult(row, 'abortive', true, true, false), ...expectPeer(row, 'RST', false)],
   },
   {
     close: 'destroy() (no library)',
@@ -138,13 +138,16 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-function expectResult(row: MatrixRow, type: CloseResult['type'], waited: boolean, timedOut: boolean): string[] {
+function expectResult(
+  row: MatrixRow, type: CloseResult['type'], waited: boolean, timedOut: boolean, delivered: CloseResult['delivered'],
+): string[] {
   const r = row.result;
   if (!r) return ['no result'];
   const out: string[] = [];
   if (r.type !== type) out.push(`type ${r.type}, expected ${type}`);
   if (r.waited !== waited) out.push(`waited ${r.waited}, expected ${waited}`);
   if (r.timedOut !== timedOut) out.push(`timedOut ${r.timedOut}, expected ${timedOut}`);
+  if (r.delivered !== delivered) out.push(`delivered ${r.delivered}, expected ${delivered}`);
   return out;
 }
 
