@@ -4,6 +4,7 @@ import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { getTcpInfo, type TcpState } from '../dist/index.js';
 import { stallMonitor } from '../dist/stall.js';
 
@@ -164,4 +165,197 @@ export async function waitForState(socket: net.Socket, state: TcpState, timeoutM
     await delay(5);
     seen = getTcpInfo(socket).state;
   }
+}
+
+// ---------------------------------------------------------------------------
+// A python3 peer: a non-Node process that tells FIN (recv() == b'') from RST
+// (ConnectionResetError) and reports send errors (EPIPE/ECONNRESET) exactly.
+
+/** What the python peer saw; `state` is its kernel TCP state when it reported. */
+export interface PyView {
+  bytes: number;
+  /** recv() returned b'': the other side's FIN. */
+  fin: boolean;
+  /** recv() or send() failed with ECONNRESET (an RST reached this peer). */
+  rst: boolean;
+  /** The first send() error code (EPIPE, ECONNRESET), or null. */
+  sendError: string | null;
+  sent: number;
+  state: string | null;
+  /** Milliseconds since the peer connected when fin / rst was first seen. */
+  finAtMs: number | null;
+  rstAtMs: number | null;
+}
+
+export interface PyPeerOptions {
+  /** Connect to this port on 127.0.0.1 ... */
+  connect?: number;
+  /** ... or listen on 127.0.0.1 and accept one connection. */
+  listen?: boolean;
+  /** Do not read until the 'read' command. */
+  paused?: boolean;
+  /** SO_RCVBUF, set before connecting (small: the sender's data stays queued). */
+  rcvbuf?: number;
+  /** Bytes to send right after connecting, then shutdown(SHUT_WR) if shutWr. */
+  send?: number;
+  shutWr?: boolean;
+  /** Keep sending 16 KiB blocks until a send fails. */
+  sendForever?: boolean;
+  /** Stay after the FIN (for late sends); otherwise the peer reports and exits on FIN or RST. */
+  stayAfterFin?: boolean;
+  /** Gives up (reports and exits) after this long. */
+  timeoutMs?: number;
+}
+
+const PY_PEER = String.raw`
+import errno, json, os, select, socket, struct, sys, time
+cfg = json.loads(sys.argv[1])
+STATES = {1:'ESTABLISHED',2:'SYN_SENT',3:'SYN_RECEIVED',4:'FIN_WAIT_1',5:'FIN_WAIT_2',6:'TIME_WAIT',7:'CLOSED',8:'CLOSE_WAIT',9:'LAST_ACK',10:'LISTEN',11:'CLOSING'}
+st = dict(bytes=0, fin=False, rst=False, sendError=None, sent=0, state=None, finAtMs=None, rstAtMs=None)
+def emit(**k):
+    sys.stdout.write(json.dumps(k) + "\n"); sys.stdout.flush()
+def tcp_state():
+    try: return STATES.get(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[0], '?')
+    except OSError: return None
+def report(event):
+    st['state'] = tcp_state(); emit(event=event, **st)
+def ms(): return round((time.monotonic() - t0) * 1000)
+def mark_rst():
+    if not st['rst']: st['rst'] = True; st['rstAtMs'] = ms(); emit(event='rst', at=ms())
+def send_some(n, block):
+    global closed_w
+    while n > 0:
+        try:
+            k = s.send(b'p' * min(n, block)); st['sent'] += k; n -= k
+        except BlockingIOError:
+            select.select([], [s], [], 0.05)
+        except OSError as e:
+            name = errno.errorcode.get(e.errno, str(e.errno))
+            if st['sendError'] is None: st['sendError'] = name; emit(event='sendError', code=name, at=ms())
+            if e.errno in (errno.ECONNRESET, errno.EPIPE): mark_rst()
+            return False
+    return True
+if cfg.get('listen'):
+    ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if cfg.get('rcvbuf'): ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg['rcvbuf'])
+    ls.bind(('127.0.0.1', 0)); ls.listen(1); emit(event='listening', port=ls.getsockname()[1])
+    s, _ = ls.accept(); ls.close()
+else:
+    s = socket.socket()
+    if cfg.get('rcvbuf'): s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg['rcvbuf'])
+    s.connect(('127.0.0.1', cfg['connect']))
+t0 = time.monotonic()
+s.setblocking(False)
+emit(event='connected', port=s.getsockname()[1])
+if cfg.get('send'): send_some(cfg['send'], 65536); emit(event='sent', n=st['sent'])
+if cfg.get('shutWr'): s.shutdown(socket.SHUT_WR); emit(event='shutwr')
+reading = not cfg.get('paused'); read_done = False
+deadline = time.monotonic() + cfg.get('timeoutMs', 8000) / 1000.0
+stdin = sys.stdin.buffer; pending = b''
+while time.monotonic() < deadline:
+    if st['rst'] or (st['fin'] and not cfg.get('stayAfterFin') and not cfg.get('sendForever')): break
+    rl = [stdin]
+    if reading and not read_done: rl.append(s)
+    wl = [s] if cfg.get('sendForever') and st['sendError'] is None else []
+    r, w, _ = select.select(rl, wl, [], 0.05)
+    if s in r:
+        try:
+            d = s.recv(262144)
+            if d: st['bytes'] += len(d)
+            else:
+                read_done = True; st['fin'] = True; st['finAtMs'] = ms(); emit(event='fin', bytes=st['bytes'], at=ms())
+        except BlockingIOError: pass
+        except ConnectionResetError: read_done = True; mark_rst()
+    if w: send_some(16384, 16384)
+    if stdin in r:
+        chunk = os.read(stdin.fileno(), 4096)
+        if not chunk: break
+        pending += chunk
+        quit = False
+        while b'\n' in pending:
+            line, pending = pending.split(b'\n', 1)
+            cmd = line.decode().split()
+            if not cmd: continue
+            if cmd[0] == 'read': reading = True
+            elif cmd[0] == 'send': send_some(int(cmd[1]), 65536); emit(event='sent', n=st['sent'])
+            elif cmd[0] == 'shutwr': s.shutdown(socket.SHUT_WR); emit(event='shutwr')
+            elif cmd[0] == 'report': report('report')
+            elif cmd[0] == 'reset':
+                report('done'); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.close(); sys.exit(0)
+            elif cmd[0] == 'quit': quit = True
+        if quit: break
+report('done')
+`;
+
+export interface PyPeer {
+  /** Resolves with the first event of that name (rejects after timeoutMs). */
+  next(event: string, timeoutMs?: number): Promise<Record<string, unknown> & PyView>;
+  command(line: string): void;
+  /** The final report (the process exits after it). */
+  done: Promise<PyView>;
+  events: Record<string, unknown>[];
+  kill(): void;
+}
+
+export function pythonPeer(options: PyPeerOptions): PyPeer {
+  const child = spawn('python3', ['-c', PY_PEER, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const events: Record<string, unknown>[] = [];
+  const waiters: { event: string; resolve: (value: never) => void }[] = [];
+  let buffered = '';
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (text: string) => {
+    buffered += text;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const event = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+      buffered = buffered.slice(nl + 1);
+      events.push(event);
+      for (const waiter of waiters.filter((w) => w.event === event.event)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(event as never);
+      }
+    }
+  });
+  child.stdin!.on('error', () => {}); // the peer may exit first
+  const next: PyPeer['next'] = (event, timeoutMs = 5000) => {
+    const seen = events.find((e) => e.event === event);
+    if (seen) return Promise.resolve(seen as never);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`python peer: no '${event}' within ${timeoutMs} ms (saw ${events.map((e) => e.event).join(',')})`)), timeoutMs);
+      waiters.push({ event, resolve: (value) => { clearTimeout(timer); resolve(value); } });
+      exit.then(() => setTimeout(() => {
+        clearTimeout(timer);
+        if (!events.some((e) => e.event === event)) reject(new Error(`python peer exited without '${event}' (saw ${events.map((e) => e.event).join(',')})`));
+      }, 50));
+    });
+  };
+  return {
+    next,
+    command(line) { if (!exited) child.stdin!.write(`${line}\n`); },
+    done: next('done', (options.timeoutMs ?? 8000) + 3000) as Promise<PyView>,
+    events,
+    kill() { if (!exited) child.kill('SIGKILL'); },
+  };
+}
+
+/** A Node server socket (accepted, paused, half-open allowed) whose client is a python peer. */
+export async function acceptPython(options: Omit<PyPeerOptions, 'connect' | 'listen'> = {}) {
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const py = pythonPeer({ ...options, connect: (server.address() as net.AddressInfo).port });
+  const [socket] = (await accepted) as [net.Socket];
+  await py.next('connected');
+  return {
+    socket, py, server,
+    async close() {
+      py.kill();
+      socket.destroy();
+      server.close();
+      py.done.catch(() => {});
+    },
+  };
 }

@@ -1,0 +1,759 @@
+// Regression tests for an honest close: every CloseResult must say what the
+// PEER got (a FIN after every byte, or an RST), judged by a python3 peer
+// (recv() == b'' is a FIN, ConnectionResetError an RST) or by the peer's
+// kernel, never by the package's own report alone; and no close may wait on
+// something that can no longer happen (a destroy() underneath, a reset, an
+// unref'd socket, an exec).
+import { afterEach, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import * as http2 from 'node:http2';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  abortiveClose, closeSocket, getLinger, getTcpInfo, gracefulShutdown, setLinger, shutdown,
+  type CloseResult,
+} from '../dist/index.js';
+import { native } from '../dist/native.js';
+import { acceptPython, delay, expectError, pythonPeer, type PyPeerOptions, type PyView } from './helpers';
+
+const DIST = resolve(__dirname, '..', 'dist');
+
+/** A python client of a server in another process (killed after the test). */
+function pythonPeerFor(port: number, options: Omit<PyPeerOptions, 'connect' | 'listen'> = {}) {
+  const py = pythonPeer({ ...options, connect: port });
+  cleanups.push(() => py.kill());
+  py.done.catch(() => {});
+  return py;
+}
+const PAYLOAD = 8 * 1024 * 1024; // far more than the kernel buffers hold
+
+type Conn = Awaited<ReturnType<typeof acceptPython>>;
+let conn: Conn | undefined;
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  await conn?.close();
+  conn = undefined;
+  for (const cleanup of cleanups.splice(0)) {
+    try { cleanup(); } catch { /* already gone */ }
+  }
+});
+
+/** The target CloseResult (the field is new: read it without the old type). */
+type Result = CloseResult & { delivered?: boolean | null };
+const deliveredOf = (r: CloseResult) => (r as Result).delivered;
+
+/** What the python peer's view says the close was. */
+const peerSaw = (v: PyView) => (v.rst ? 'abortive' : v.fin ? 'graceful' : 'open');
+
+/** The promise's value, or 'pending' if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  return Promise.race([promise, delay(ms).then(() => 'pending' as const)]);
+}
+
+/** A settled result: fails with the elapsed bound if it is still pending. */
+function settled(value: CloseResult | 'pending', boundMs: number): Result {
+  expect(value, `the close had not settled ${boundMs} ms after the event that must end it`).not.toBe('pending');
+  return value as Result;
+}
+
+function fdOf(socket: net.Socket): number {
+  return (socket as unknown as { _handle: { fd: number } })._handle.fd;
+}
+
+/** Waits until `n` bytes sit unread in this socket's kernel receive queue. */
+async function waitUnread(socket: net.Socket, n: number, timeoutMs = 2000) {
+  const deadline = Date.now() + timeoutMs;
+  while (native.readableBytes(fdOf(socket)) < n) {
+    if (Date.now() > deadline) throw new Error(`only ${native.readableBytes(fdOf(socket))} bytes arrived`);
+    await delay(5);
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+describe('1: linger off, unread bytes in our receive queue', () => {
+  it('closeSocket resolves at once abortive, delivered false, and the peer gets an RST', async () => {
+    conn = await acceptPython({ send: 10 * 1024 }); // sends 10 KB, never shuts down, reads
+    const { socket, py } = conn;
+    await py.next('sent');
+    await waitUnread(socket, 10 * 1024); // in the kernel, never read (pauseOnConnect)
+    socket.write('response');
+    const result = (await within(closeSocket(socket), 500)) as Result | 'pending';
+    const seen = await py.done;
+    expect({
+      result: result === 'pending' ? 'pending' : { type: result.type, waited: result.waited, delivered: result.delivered },
+      peer: { rst: seen.rst, fin: seen.fin },
+    }).toEqual({
+      result: { type: 'abortive', waited: false, delivered: false },
+      peer: { rst: true, fin: false },
+    });
+  });
+
+  it('control: nothing unread: graceful, delivered null, the peer gets every byte then FIN', async () => {
+    conn = await acceptPython();
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(64 * 1024, 0x61));
+    const result = (await closeSocket(socket)) as Result;
+    const seen = await py.done;
+    expect(seen).toMatchObject({ bytes: 64 * 1024, fin: true, rst: false });
+    expect(peerSaw(seen)).toBe(result.type);
+    expect({ type: result.type, waited: result.waited, delivered: result.delivered })
+      .toEqual({ type: 'graceful', waited: false, delivered: null });
+  });
+});
+
+describe('2: someone else closes the socket during the wait', () => {
+  it('2a: linger 5, destroy() at 300 ms: settles soon after (not at 5 s), delivered false, type = what the peer saw', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    socket.write(Buffer.alloc(PAYLOAD, 0x62));
+    const pending = closeSocket(socket);
+    setTimeout(() => socket.destroy(), 300);
+    const result = settled(await within(pending, 1500), 1500);
+    py.command('read'); // reads only now: what reaches it was queued in the kernel
+    const seen = await py.done;
+    expect(seen.bytes).toBeLessThan(PAYLOAD);
+    expect(result.elapsedMs).toBeLessThan(1500);
+    expect({ type: result.type, delivered: result.delivered, peer: peerSaw(seen) })
+      .toEqual({ type: peerSaw(seen), delivered: false, peer: 'graceful' }); // the guard switched linger off: FIN
+  });
+
+  for (const how of ['destroy', 'destroySoon'] as const) {
+    it(`2b: gracefulShutdown while the client keeps sending, paused socket, ${how}() at 200 ms: result matches the client`, async () => {
+      conn = await acceptPython({ sendForever: true });
+      const { socket, py } = conn;
+      socket.on('data', () => {});
+      socket.pause(); // as node:http's parser does
+      const pending = gracefulShutdown(socket);
+      await delay(200);
+      socket[how]();
+      const result = settled(await within(pending, 1500), 1500);
+      const seen = await py.done;
+      // The client learns of the end by ECONNRESET/EPIPE (an RST) or by a FIN.
+      expect({ type: result.type, peer: peerSaw(seen), sendError: seen.sendError })
+        .toMatchObject({ type: peerSaw(seen) });
+      if (result.type === 'abortive') expect(result.delivered).toBe(false);
+      expect(result.elapsedMs).toBeLessThan(1700);
+    });
+  }
+});
+
+describe('3: a paused stream with a data listener', () => {
+  it('gracefulShutdown settles graceful, delivered true, well before the timeout; the peer saw our FIN, no RST', async () => {
+    conn = await acceptPython({ send: 4096, shutWr: true });
+    const { socket, py } = conn;
+    socket.on('data', () => {});
+    socket.pause();
+    await py.next('shutwr');
+    await delay(50);
+    const result = settled(await within(gracefulShutdown(socket, { timeout: 5000 }), 1500), 1500);
+    const seen = await py.done;
+    expect({ type: result.type, timedOut: result.timedOut, delivered: result.delivered })
+      .toEqual({ type: 'graceful', timedOut: false, delivered: true });
+    expect(seen).toMatchObject({ fin: true, rst: false });
+  });
+});
+
+describe('4: a second caller with its own way out', () => {
+  it('4a: closeSocket(s, { signal }) aborted at 100 ms cuts the shared linger-2 wait: both abortive by ~100 ms, the peer sees an RST', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 2);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const controller = new AbortController();
+    const p1 = closeSocket(socket);
+    const p2 = closeSocket(socket, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const [r1, r2] = await within(Promise.all([p1, p2]), 1000).then((v) => (v === 'pending' ? ['pending', 'pending'] as const : v));
+    const first = settled(r1, 1000);
+    const second = settled(r2, 1000);
+    expect([first.type, second.type]).toEqual(['abortive', 'abortive']);
+    py.command('read');
+    expect((await py.done).rst).toBe(true);
+  });
+
+  it('4b: gracefulShutdown(s, { timeout: 100 }) as second caller: both abortive, timedOut, < 1000 ms; the peer sees an RST', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 2);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const p1 = closeSocket(socket);
+    const p2 = gracefulShutdown(socket, { timeout: 100 });
+    const [r1, r2] = await within(Promise.all([p1, p2]), 1000).then((v) => (v === 'pending' ? ['pending', 'pending'] as const : v));
+    const first = settled(r1, 1000);
+    const second = settled(r2, 1000);
+    expect([first, second].map((r) => [r.type, r.timedOut])).toEqual([['abortive', true], ['abortive', true]]);
+    py.command('read');
+    expect((await py.done).rst).toBe(true);
+  });
+});
+
+describe('5: the peer sends FIN, then resets, during a lingering close', () => {
+  it('settles abortive shortly after the reset, timedOut false, delivered false', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const pending = closeSocket(socket);
+    await delay(200);
+    py.command('shutwr');
+    await py.next('shutwr');
+    await delay(100);
+    py.command('reset'); // SO_LINGER {1, 0} + close: RST
+    await py.done;
+    const result = settled(await within(pending, 1500), 1500);
+    expect({ type: result.type, timedOut: result.timedOut, delivered: result.delivered })
+      .toEqual({ type: 'abortive', timedOut: false, delivered: false });
+  });
+});
+
+describe("6: shutdown(s, 'read') then closeSocket: late data resets, as Winsock does", () => {
+  it('linger 3, data queued to a non-reading peer: the peer\'s late data gets an RST, the promise settles abortive promptly', async () => {
+    conn = await acceptPython({ paused: true, stayAfterFin: true, timeoutMs: 4000 });
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(PAYLOAD));
+    shutdown(socket, 'read');
+    setLinger(socket, true, 3);
+    const pending = closeSocket(socket);
+    await delay(100);
+    py.command('send 100'); // late data
+    const sentAt = performance.now();
+    await delay(100);
+    py.command('read');
+    const rst = await py.next('rst', 1500).then(() => true, () => false);
+    const result = settled(await within(pending, Math.max(0, 1500 - (performance.now() - sentAt))), 1500);
+    py.command('report');
+    const report = await py.next('report', 1000).catch(() => null);
+    expect({ peerRst: rst, peerState: report?.state === 'CLOSE_WAIT' ? 'CLOSE_WAIT' : 'not CLOSE_WAIT', type: result.type })
+      .toEqual({ peerRst: true, peerState: 'not CLOSE_WAIT', type: 'abortive' });
+  });
+
+  it('linger off: late data from the peer after shutdown(read) + closeSocket gets an RST', async () => {
+    conn = await acceptPython({ paused: true, stayAfterFin: true, timeoutMs: 4000 });
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(PAYLOAD)); // Node's buffer keeps the handle open meanwhile
+    shutdown(socket, 'read');
+    await closeSocket(socket);
+    await delay(100);
+    py.command('send 100');
+    await delay(100);
+    py.command('read');
+    const outcome = await Promise.race([
+      py.next('rst', 1500).then(() => 'RST'),
+      py.next('fin', 1500).then(() => 'FIN'),
+      delay(1500).then(() => 'nothing within 1500 ms'),
+    ]).catch((error: Error) => error.message);
+    expect(outcome).toBe('RST');
+  });
+});
+
+describe('7: closeSocket called again and again (linger off)', () => {
+  it('20 calls: no listener growth, no MaxListenersExceededWarning, one type; a gracefulShutdown after does not wait; the peer gets every byte then FIN', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    cleanups.push(() => process.off('warning', onWarning));
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    const SIZE = 1024 * 1024;
+    socket.write(Buffer.alloc(SIZE, 0x63));
+    const calls = [closeSocket(socket)];
+    const afterOne = { error: socket.listenerCount('error'), finish: socket.listenerCount('finish') };
+    for (let i = 1; i < 20; i++) calls.push(closeSocket(socket));
+    const afterTwenty = { error: socket.listenerCount('error'), finish: socket.listenerCount('finish') };
+    const graceful = gracefulShutdown(socket);
+    py.command('read');
+    const all = await within(Promise.all([...calls, graceful]), 3000);
+    const seen = await py.done;
+    await delay(50); // warnings are emitted on a later tick
+    expect(all, 'the calls had not settled within 3 s').not.toBe('pending');
+    const results = all as CloseResult[];
+    const g = results.pop()!;
+    expect({
+      warnings, afterTwenty,
+      types: [...new Set(results.map((r) => r.type))].length,
+      gracefulWaited: g.waited,
+    }).toEqual({ warnings: [], afterTwenty: afterOne, types: 1, gracefulWaited: false });
+    expect(seen).toMatchObject({ bytes: SIZE, fin: true, rst: false });
+  });
+});
+
+describe('delivered in the existing rows', () => {
+  it('linger n, a peer that reads: graceful, delivered true; the peer got every byte + FIN', async () => {
+    conn = await acceptPython();
+    const { socket, py } = conn;
+    setLinger(socket, true, 3);
+    socket.write(Buffer.alloc(1024 * 1024));
+    const result = (await closeSocket(socket)) as Result;
+    const seen = await py.done;
+    expect(seen).toMatchObject({ bytes: 1024 * 1024, fin: true, rst: false });
+    expect({ type: result.type, waited: result.waited, delivered: result.delivered })
+      .toEqual({ type: 'graceful', waited: true, delivered: true });
+  });
+
+  it('linger n timeout: abortive, timedOut, delivered false; the peer got an RST', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 1);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const result = (await closeSocket(socket)) as Result;
+    py.command('read');
+    const seen = await py.done;
+    expect(seen.rst).toBe(true);
+    expect({ type: result.type, timedOut: result.timedOut, delivered: result.delivered })
+      .toEqual({ type: 'abortive', timedOut: true, delivered: false });
+  });
+
+  it('linger off: delivered null (settles before its background flush ends)', async () => {
+    conn = await acceptPython();
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(1024 * 1024));
+    const result = (await closeSocket(socket)) as Result;
+    expect(await py.done).toMatchObject({ bytes: 1024 * 1024, fin: true, rst: false });
+    expect({ type: result.type, waited: result.waited, delivered: result.delivered })
+      .toEqual({ type: 'graceful', waited: false, delivered: null });
+  });
+
+  it('linger 0: abortive, delivered false; the peer got an RST', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 0);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const result = (await closeSocket(socket)) as Result;
+    py.command('read');
+    expect((await py.done).rst).toBe(true);
+    expect({ type: result.type, delivered: result.delivered }).toEqual({ type: 'abortive', delivered: false });
+  });
+
+  it('gracefulShutdown completing: graceful, delivered true; the peer got every byte + FIN', async () => {
+    conn = await acceptPython({ shutWr: true }); // the peer's FIN is already there
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(256 * 1024));
+    const result = (await gracefulShutdown(socket, { timeout: 3000 })) as Result;
+    expect(await py.done).toMatchObject({ bytes: 256 * 1024, fin: true, rst: false });
+    expect({ type: result.type, timedOut: result.timedOut, delivered: result.delivered })
+      .toEqual({ type: 'graceful', timedOut: false, delivered: true });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Child processes: their exit time is the observation.
+
+interface Child {
+  next(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** performance.now() when the child exited, with its code. */
+  exited: Promise<{ at: number; code: number | null; signal: string | null }>;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+}
+
+function runChild(args: string[], env: Record<string, string> = {}, execPath = process.execPath): Child {
+  const proc = spawn(execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  cleanups.push(() => proc.kill('SIGKILL'));
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { event: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let out = '';
+  let err = '';
+  proc.stderr!.setEncoding('utf8').on('data', (text: string) => { err += text; });
+  proc.stdout!.setEncoding('utf8').on('data', (text: string) => {
+    out += text;
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const raw = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try { line = JSON.parse(raw) as Record<string, unknown>; } catch { line = { event: 'text', text: raw }; }
+      lines.push(line);
+      for (const w of waiters.filter((x) => x.event === line.event)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<{ at: number; code: number | null; signal: string | null }>((resolve) => {
+    proc.once('exit', (code, signal) => resolve({ at: performance.now(), code, signal }));
+  });
+  return {
+    lines, exited, stderr: () => err,
+    next(event, timeoutMs = 5000) {
+      const seen = lines.find((l) => l.event === event);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolveLine, reject) => {
+        const timer = setTimeout(() => reject(new Error(`child: no '${event}' within ${timeoutMs} ms; stderr: ${err.slice(-500)}`)), timeoutMs);
+        waiters.push({ event, resolve: (line) => { clearTimeout(timer); resolveLine(line); } });
+        exited.then(() => setTimeout(() => {
+          if (!lines.some((l) => l.event === event)) {
+            clearTimeout(timer);
+            reject(new Error(`child exited without '${event}'; stderr: ${err.slice(-800)}`));
+          }
+        }, 50));
+      });
+    },
+  };
+}
+
+/** A server that accepts and never reads nor ends (its sockets stay paused, half-open). */
+async function silentServer() {
+  const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true });
+  const sockets: net.Socket[] = [];
+  server.on('connection', (s) => sockets.push(s));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => { sockets.forEach((s) => s.destroy()); server.close(); });
+  return { server, port: (server.address() as net.AddressInfo).port, sockets };
+}
+
+// Fills the kernel's send queue with writes that each completed: a write still
+// pending in libuv (Node's own buffer) keeps any process alive by itself, so it
+// must not be what keeps the child alive here; the close's wait is.
+const FILL_KERNEL_QUEUE = String.raw`
+async function fillKernelQueue(s, getTcpInfo, min = 256 * 1024) {
+  const block = Buffer.alloc(65536, 97);
+  for (let i = 0; i < 256; i++) {
+    let timer;
+    const done = await Promise.race([
+      new Promise((r) => s.write(block, () => r(true))),
+      new Promise((r) => { timer = setTimeout(r, 500, false); }),
+    ]);
+    clearTimeout(timer);
+    if (!done) throw new Error('a write did not complete');
+    const info = getTcpInfo(s);
+    if (info.unsentBytes + info.unackedBytes >= min) return;
+  }
+  throw new Error('send queue never filled');
+}
+`;
+
+const UNREF_CHILD = String.raw`
+const net = require('net');
+const { setLinger, closeSocket, gracefulShutdown, getTcpInfo } = require(process.env.DIST + '/index.js');
+${FILL_KERNEL_QUEUE}
+const say = (o) => console.log(JSON.stringify(o));
+const s = net.connect(Number(process.env.PORT), '127.0.0.1', async () => {
+  if (process.env.MODE === 'close') {
+    await fillKernelQueue(s, getTcpInfo);
+    setLinger(s, true, 3);
+  }
+  if (process.env.UNREF === '1') s.unref();
+  say({ event: 'closing' });
+  const p = process.env.MODE === 'close' ? closeSocket(s) : gracefulShutdown(s, { timeout: 3000 });
+  p.then((r) => say({ event: 'result', ...r }), (e) => say({ event: 'rejected', code: e.code }));
+});
+`;
+
+describe('8: an unref\'d socket does not keep the process alive through a close', () => {
+  async function exitAfterClosing(mode: 'close' | 'graceful', unref: boolean) {
+    const { port } = await silentServer();
+    const child = runChild(['-e', UNREF_CHILD], { DIST, PORT: String(port), MODE: mode, UNREF: unref ? '1' : '0' });
+    await child.next('closing', 4000);
+    const closingAt = performance.now();
+    const exit = await Promise.race([child.exited, delay(4500).then(() => null)]);
+    return { exitMs: exit === null ? 4500 : exit.at - closingAt, code: exit?.code, stderr: child.stderr() };
+  }
+
+  it('closeSocket with linger 3 on an unref\'d socket: the child exits within ~1.5 s', async () => {
+    const { exitMs, stderr } = await exitAfterClosing('close', true);
+    expect(stderr).toBe('');
+    expect(exitMs).toBeLessThan(1500);
+  });
+
+  it('control: the same without unref keeps the child alive >= 2 s (the linger wait)', async () => {
+    const { exitMs, stderr } = await exitAfterClosing('close', false);
+    expect(stderr).toBe('');
+    expect(exitMs).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('gracefulShutdown(s, { timeout: 3000 }) on an unref\'d socket whose peer never sends FIN: exits promptly', async () => {
+    const { exitMs, stderr } = await exitAfterClosing('graceful', true);
+    expect(stderr).toBe('');
+    expect(exitMs).toBeLessThan(1500);
+  });
+});
+
+describe('9: sockets and servers that are closed, connecting or never connected', () => {
+  it('a server that was closed: setLinger, getLinger and getTcpInfo throw ERR_SOCKET_CLOSED', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    await new Promise<void>((done) => server.close(() => done()));
+    const codes = await Promise.all([
+      expectError(() => setLinger(server, true, 5), 'ERR_SOCKET_CLOSED').then(() => 'ok', (e: Error) => e.message),
+      expectError(() => getLinger(server), 'ERR_SOCKET_CLOSED').then(() => 'ok', (e: Error) => e.message),
+      expectError(() => getTcpInfo(server), 'ERR_SOCKET_CLOSED').then(() => 'ok', (e: Error) => e.message),
+    ]);
+    expect({ setLinger: codes[0], getLinger: codes[1], getTcpInfo: codes[2] })
+      .toEqual({ setLinger: 'ok', getLinger: 'ok', getTcpInfo: 'ok' });
+  });
+
+  it("getTcpInfo on a socket right after net.connect() (before 'connect') reports SYN_SENT", async () => {
+    const { port } = await silentServer();
+    const socket = net.connect(port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    let info: unknown;
+    try { info = getTcpInfo(socket); } catch (error) { info = `threw ${(error as { code?: string }).code}`; }
+    expect(info).toMatchObject({ state: 'SYN_SENT' });
+  });
+
+  it('getTcpInfo(new net.Socket()) (never connected) reports CLOSED with empty queues', () => {
+    let info: unknown;
+    try { info = getTcpInfo(new net.Socket()); } catch (error) { info = `threw ${(error as { code?: string }).code}`; }
+    expect(info).toEqual({ state: 'CLOSED', unsentBytes: 0, unackedBytes: 0 });
+  });
+
+  it('closeSocket / abortiveClose / gracefulShutdown on a never-connected socket reject ENOTCONN, like shutdown() throws', async () => {
+    const control = await expectError(() => shutdown(new net.Socket(), 'write'), 'ENOTCONN').then(() => 'ENOTCONN', (e: Error) => e.message);
+    const outcome = async (p: Promise<CloseResult>) => p.then((r) => `resolved ${r.type}`, (e: { code?: string }) => e.code);
+    expect({
+      shutdown: control,
+      closeSocket: await outcome(closeSocket(new net.Socket())),
+      abortiveClose: await outcome(abortiveClose(new net.Socket())),
+      gracefulShutdown: await outcome(gracefulShutdown(new net.Socket())),
+    }).toEqual({ shutdown: 'ENOTCONN', closeSocket: 'ENOTCONN', abortiveClose: 'ENOTCONN', gracefulShutdown: 'ENOTCONN' });
+  });
+
+  it('closeSocket on a connecting socket resolves abortive (the connect is aborted) and the socket closes', async () => {
+    const { port } = await silentServer();
+    const socket = net.connect(port, '127.0.0.1');
+    cleanups.push(() => socket.destroy());
+    let connected = false;
+    socket.on('connect', () => { connected = true; });
+    const result = await closeSocket(socket);
+    await delay(50);
+    expect({ type: result.type, destroyed: socket.destroyed, connected }).toEqual({ type: 'abortive', destroyed: true, connected: false });
+  });
+});
+
+const CLUSTER_SCRIPT = String.raw`
+const cluster = require('cluster');
+const net = require('net');
+const lib = require(process.env.DIST + '/index.js');
+const LINGER = Number(process.env.LINGER);
+const say = (o) => console.log(JSON.stringify(o));
+if (cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  const worker = cluster.fork();
+  worker.on('message', say);
+  worker.on('exit', (code) => { say({ event: 'workerExit', code }); process.exit(0); });
+  setTimeout(() => process.exit(3), 6000).unref();
+} else {
+  const server = net.createServer({ pauseOnConnect: true });
+  const tryGet = (t) => { try { return lib.getLinger(t); } catch (e) { return { error: e.code || e.message }; } };
+  server.on('connection', (s) => {
+    const linger = tryGet(s);
+    const serverLinger = tryGet(server);
+    // Queued, unacknowledged data: what makes a kernel linger n block close().
+    if (LINGER > 0) s.write(Buffer.alloc(1 << 20, 100));
+    setTimeout(() => {
+      let last = performance.now(), maxGap = 0;
+      const iv = setInterval(() => { const n = performance.now(); maxGap = Math.max(maxGap, n - last); last = n; }, 2);
+      const t0 = performance.now();
+      s.destroy();
+      const destroyMs = performance.now() - t0;
+      setTimeout(() => {
+        clearInterval(iv);
+        process.send({ event: 'destroyed', linger, serverLinger, destroyMs, maxGap }, () => process.exit(0));
+      }, 300);
+    }, 200);
+  });
+  server.listen(0, '127.0.0.1', () => {
+    let setError = null;
+    try { lib.setLinger(server, true, LINGER); } catch (e) { setError = e.code || e.message; }
+    process.send({ event: 'listening', port: server.address().port, setError });
+  });
+}
+`;
+
+describe('10: cluster workers (round-robin: the worker has no listening socket of its own)', () => {
+  function startCluster(linger: number) {
+    const dir = mkdtempSync(join(tmpdir(), 'honest-close-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const script = join(dir, 'cluster.js');
+    writeFileSync(script, CLUSTER_SCRIPT);
+    return runChild([script], { DIST, LINGER: String(linger) });
+  }
+
+  it('setLinger(server, true, 0) in a worker: accepted sockets get linger {on, 0}, destroy() gives the client an RST', async () => {
+    const child = startCluster(0);
+    const listening = await child.next('listening', 5000);
+    const py = pythonPeerFor(Number(listening.port));
+    const destroyed = await child.next('destroyed', 5000);
+    const seen = await py.done;
+    expect({
+      setError: listening.setError, linger: destroyed.linger, serverLinger: destroyed.serverLinger,
+      peer: { rst: seen.rst, fin: seen.fin },
+    }).toEqual({
+      setError: null, linger: { enabled: true, seconds: 0 }, serverLinger: { enabled: true, seconds: 0 },
+      peer: { rst: true, fin: false },
+    });
+  });
+
+  it('setLinger(server, true, 2) in a worker: destroy() of an accepted socket does not stall the worker, the client gets a FIN', async () => {
+    const child = startCluster(2);
+    const listening = await child.next('listening', 5000);
+    const py = pythonPeerFor(Number(listening.port), { paused: true });
+    const destroyed = await child.next('destroyed', 5000);
+    py.command('read');
+    const seen = await py.done;
+    expect({ setError: listening.setError, linger: destroyed.linger })
+      .toEqual({ setError: null, linger: { enabled: true, seconds: 2 } });
+    expect(destroyed.destroyMs as number).toBeLessThan(500);
+    expect(destroyed.maxGap as number).toBeLessThan(500);
+    expect({ rst: seen.rst, fin: seen.fin }).toEqual({ rst: false, fin: true });
+  });
+});
+
+describe('11: resetAndDestroy() while gracefulShutdown has an end() pending', () => {
+  async function resetDuringShutdown(written: number, resetAfterMs: number) {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    const errors: string[] = [];
+    socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+    let closedAt = -1;
+    socket.on('close', () => { closedAt = performance.now(); });
+    if (written > 0) socket.write(Buffer.alloc(written));
+    const pending = gracefulShutdown(socket);
+    if (resetAfterMs > 0) await delay(resetAfterMs);
+    const resetAt = performance.now();
+    let threw: string | null = null;
+    try { socket.resetAndDestroy(); } catch (e) { threw = (e as { code?: string }).code ?? String(e); }
+    const result = await within(pending, 1500);
+    await delay(50);
+    py.command('read');
+    const seen = await py.done;
+    return { result, threw, errors, closed: closedAt >= 0 && closedAt - resetAt < 1500, seen };
+  }
+
+  it('8 MiB written to a non-reading peer: the peer sees an RST, close is emitted, no EINVAL, settles abortive promptly', async () => {
+    const { result, threw, errors, closed, seen } = await resetDuringShutdown(PAYLOAD, 100);
+    expect({ threw, errors, closed, peerRst: seen.rst }).toEqual({ threw: null, errors: [], closed: true, peerRst: true });
+    expect(settled(result, 1500).type).toBe('abortive');
+  });
+
+  it("nothing buffered, so libuv's shutdown is pending right after end(): same", async () => {
+    const { result, threw, errors, closed, seen } = await resetDuringShutdown(0, 0);
+    expect({ threw, errors, closed, peerRst: seen.rst }).toEqual({ threw: null, errors: [], closed: true, peerRst: true });
+    expect(settled(result, 1500).type).toBe('abortive');
+  });
+});
+
+describe('12: the deadline queue (inSlices)', () => {
+  it('a throwing task does not stop later tasks', async () => {
+    const script = String.raw`
+      const { inSlices } = require(process.env.DIST + '/slices.js');
+      const errors = [];
+      process.on('uncaughtException', (e) => { errors.push(e.message); });
+      inSlices(() => { throw new Error('boom'); });
+      inSlices(() => console.log(JSON.stringify({ event: 'second ran' })));
+      setTimeout(() => inSlices(() => console.log(JSON.stringify({ event: 'later ran' }))), 50);
+      setTimeout(() => console.log(JSON.stringify({ event: 'end', errors })), 200);
+    `;
+    const child = runChild(['-e', script], { DIST });
+    await child.next('end', 4000);
+    const ran = child.lines.map((l) => l.event).filter((e) => e !== 'end');
+    expect(ran).toEqual(['second ran', 'later ran']);
+  });
+});
+
+describe('13: HTTP/2 sockets are not ours to manipulate', () => {
+  async function h2() {
+    const server = http2.createServer();
+    let rawServer: net.Socket | undefined;
+    server.on('connection', (s: net.Socket) => { rawServer = s; });
+    const sessions: http2.ServerHttp2Session[] = [];
+    server.on('session', (s) => sessions.push(s));
+    server.on('stream', (stream) => { stream.respond({ ':status': 200 }); stream.end('ok'); });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as net.AddressInfo).port;
+    let rawClient: net.Socket | undefined;
+    const client = http2.connect(`http://127.0.0.1:${port}`, {
+      createConnection: () => (rawClient = net.connect(port, '127.0.0.1')),
+    });
+    client.on('error', () => {});
+    cleanups.push(() => { client.destroy(); rawClient?.destroy(); rawServer?.destroy(); server.close(); });
+    expect(await request(client)).toBe('200 ok');
+    const ended = { server: false, client: false };
+    rawServer!.on('end', () => { ended.server = true; });
+    rawClient!.on('end', () => { ended.client = true; });
+    return { client, session: sessions[0], rawServer: rawServer!, rawClient: rawClient!, ended };
+  }
+
+  function request(client: http2.ClientHttp2Session, ms = 1500): Promise<string> {
+    return new Promise((resolveRequest) => {
+      const timer = setTimeout(() => resolveRequest(`no response within ${ms} ms`), ms);
+      let status: unknown;
+      let body = '';
+      try {
+        const req = client.request({ ':path': '/' });
+        req.on('response', (headers) => { status = headers[':status']; });
+        req.setEncoding('utf8');
+        req.on('data', (chunk: string) => { body += chunk; });
+        req.on('end', () => { clearTimeout(timer); resolveRequest(`${status} ${body}`); });
+        req.on('error', (e: NodeJS.ErrnoException) => { clearTimeout(timer); resolveRequest(`error ${e.code}`); });
+        req.end();
+      } catch (e) {
+        clearTimeout(timer);
+        resolveRequest(`threw ${(e as { code?: string }).code}`);
+      }
+    });
+  }
+
+  /** The kernel state of the other end's socket ('gone' once Node closed it: it saw the end). */
+  const stateOf = (s: net.Socket) => { try { return getTcpInfo(s).state; } catch { return 'gone (closed)'; } };
+
+  const codeOf = (fn: () => unknown) => { try { fn(); return 'no throw'; } catch (e) { return (e as { code?: string }).code; } };
+
+  it("shutdown(clientSession.socket, 'write') throws ERR_HTTP2_NO_SOCKET_MANIPULATION before any effect", async () => {
+    const { client, rawServer, ended } = await h2();
+    const thrown = codeOf(() => shutdown(client.socket as net.Socket, 'write'));
+    const next = await request(client);
+    expect({ thrown, next, serverSawFin: ended.server, serverState: stateOf(rawServer) })
+      .toEqual({ thrown: 'ERR_HTTP2_NO_SOCKET_MANIPULATION', next: '200 ok', serverSawFin: false, serverState: 'ESTABLISHED' });
+  });
+
+  it("shutdown(serverSession.socket, 'write') throws ERR_HTTP2_NO_SOCKET_MANIPULATION before any effect", async () => {
+    const { client, session, rawClient, ended } = await h2();
+    const thrown = codeOf(() => shutdown(session.socket as net.Socket, 'write'));
+    const next = await request(client);
+    expect({ thrown, next, clientSawFin: ended.client, clientState: stateOf(rawClient) })
+      .toEqual({ thrown: 'ERR_HTTP2_NO_SOCKET_MANIPULATION', next: '200 ok', clientSawFin: false, clientState: 'ESTABLISHED' });
+  });
+
+  it('closeSocket(clientSession.socket) rejects with ERR_HTTP2_NO_SOCKET_MANIPULATION, the connection unaffected', async () => {
+    const { client, rawServer, ended } = await h2();
+    const outcome = await closeSocket(client.socket as net.Socket).then((r) => `resolved ${r.type}`, (e: { code?: string }) => e.code);
+    const next = await request(client);
+    expect({ outcome, next, serverSawFin: ended.server, serverState: stateOf(rawServer) })
+      .toEqual({ outcome: 'ERR_HTTP2_NO_SOCKET_MANIPULATION', next: '200 ok', serverSawFin: false, serverState: 'ESTABLISHED' });
+  });
+});
+
+const EXECVE_CHILD = String.raw`
+const net = require('net');
+const { setLinger, getTcpInfo } = require(process.env.DIST + '/index.js');
+${FILL_KERNEL_QUEUE}
+const s = net.connect(Number(process.env.PORT), '127.0.0.1', async () => {
+  await fillKernelQueue(s, getTcpInfo);
+  setLinger(s, true, 5);
+  console.log(JSON.stringify({ event: 'exec' }));
+  process.execve('/bin/true', ['true']);
+});
+`;
+
+describe('14: process.execve with a guarded socket', () => {
+  const hasExecve = typeof (process as { execve?: unknown }).execve === 'function';
+  it.skipIf(!hasExecve)('the exec completes within ~1.5 s, not at the 5 s linger', async () => {
+    const { port } = await silentServer();
+    const child = runChild(['-e', EXECVE_CHILD], { DIST, PORT: String(port) });
+    await child.next('exec', 4000);
+    const execAt = performance.now();
+    const exit = await Promise.race([child.exited, delay(4500).then(() => null)]);
+    expect(child.stderr()).toBe('');
+    expect(exit === null ? 'no exit within 4.5 s' : exit.at - execAt, 'ms from execve() to the exit of /bin/true').toBeLessThan(1500);
+    expect(exit?.code).toBe(0);
+  });
+});
