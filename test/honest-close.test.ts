@@ -17,7 +17,7 @@ import {
   type CloseResult,
 } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { acceptPython, delay, expectError, pythonPeer, type PyPeerOptions, type PyView } from './helpers';
+import { acceptPython, delay, expectError, fillKernelSendQueue, pythonPeer, type PyPeerOptions, type PyView } from './helpers';
 
 const DIST = resolve(__dirname, '..', 'dist');
 
@@ -755,5 +755,52 @@ describe('14: process.execve with a guarded socket', () => {
     expect(child.stderr()).toBe('');
     expect(exit === null ? 'no exit within 4.5 s' : exit.at - execAt, 'ms from execve() to the exit of /bin/true').toBeLessThan(1500);
     expect(exit?.code).toBe(0);
+  });
+});
+
+// The receiving end of child.send(socket): closes it once the sender has
+// dropped its copy, and reports how long that close held its loop.
+const RECEIVING_CHILD = String.raw`
+process.on('message', (message, socket) => {
+  socket.on('error', () => {});
+  setTimeout(() => {
+    const start = performance.now();
+    socket.destroy();
+    process.send({ blockedMs: performance.now() - start }, () => process.exit(0));
+  }, 300);
+});
+`;
+
+describe('14: a guarded socket handed to another process (child.send)', () => {
+  /** Sends an accepted socket (bytes queued to a peer that does not read) to a child; the child's close time. */
+  async function handOver(setLingerOn: (s: net.Socket) => void) {
+    const server = net.createServer({ pauseOnConnect: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    client.pause();
+    client.on('error', () => {});
+    const [socket] = await accepted;
+    await fillKernelSendQueue(socket);
+    setLingerOn(socket);
+    const child = spawn(process.execPath, ['-e', RECEIVING_CHILD], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    cleanups.push(() => { child.kill(); client.destroy(); server.close(); });
+    const report = new Promise<{ blockedMs: number }>((resolve) => child.once('message', resolve as never));
+    child.send('socket', socket);
+    return Promise.race([report, delay(6000).then(() => ({ blockedMs: Infinity }))]);
+  }
+
+  it("control: a raw kernel linger 3 travels with the descriptor: the child's close blocks ~3 s", async () => {
+    const { blockedMs } = await handOver((s) => {
+      const fd = (s as unknown as { _handle: { fd: number } })._handle.fd;
+      expect(native.setLinger(fd, true, 3)).toBe(0);
+    });
+    expect(blockedMs).toBeGreaterThan(2000);
+  });
+
+  it("with setLinger(s, true, 3) the sender's close switches it off: the child's close does not block", async () => {
+    const { blockedMs } = await handOver((s) => setLinger(s, true, 3));
+    expect(blockedMs).toBeLessThan(200);
   });
 });
