@@ -6,7 +6,7 @@
 //
 // A runner registers tests with test(name, fn) and calls run(): one line per
 // test ("ok N - name (T ms)" / "not ok N - name (T ms)" and the error as "#"
-// lines), then "N passed, N failed" as the last line (.ci/run parses it);
+// lines; "skip - name: reason" for one the runner skipped with skip()), then "N passed, N failed" as the last line (.ci/run parses it);
 // exit status 1 on any failure, an uncaught exception or no test run.
 //
 // Environment:
@@ -46,9 +46,20 @@ const PAYLOAD = 4 * 1024 * 1024; // far more than loopback's kernel buffers hold
 // ---------------------------------------------------------------- registry
 
 const tests = [];
+const skips = []; // [name part, reason]: set by a runner before the shared tests register
 const only = process.env.SOCKET_LINGER_TEST_FILTER;
 function test(name, fn) {
-  if (!only || name.includes(only)) tests.push({ name, fn });
+  if (only && !name.includes(only)) return;
+  const skipped = skips.find(([part]) => name.includes(part));
+  tests.push(skipped ? { name, skip: skipped[1] } : { name, fn });
+}
+/**
+ * Skips in this runner every test whose name contains `namePart`; call it
+ * before the tests register. Printed as "skip - name: reason", counted
+ * neither passed nor failed.
+ */
+function skip(namePart, reason) {
+  skips.push([namePart, reason]);
 }
 function note(message) {
   console.log(`# ${message}`);
@@ -262,7 +273,13 @@ async function run({ header } = {}) {
   });
   const started = performance.now();
   note(header ?? `node ${process.version} ${process.platform}-${process.arch}`);
-  for (const { name, fn } of tests) {
+  let skipped = 0;
+  for (const { name, fn, skip: reason } of tests) {
+    if (reason !== undefined) {
+      skipped++;
+      console.log(`skip - ${name}: ${reason}`);
+      continue;
+    }
     const t0 = performance.now();
     const took = () => `${(performance.now() - t0).toFixed(0)} ms`;
     try {
@@ -279,7 +296,7 @@ async function run({ header } = {}) {
   }
   failed += uncaught;
   finished = true;
-  note(`${tests.length} tests in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  note(`${tests.length - skipped} tests in ${((performance.now() - started) / 1000).toFixed(1)} s${skipped ? `, ${skipped} skipped` : ''}`);
   console.log(`${passed} passed, ${failed} failed`);
   process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
   setTimeout(() => process.exit(), 100).unref(); // a leftover handle must not keep it alive
@@ -300,7 +317,7 @@ function main(options) {
 
 module.exports = {
   ROOT, DIST, sl, fixtures, SLOW, STALL_LIMIT_MS, TEST_TIMEOUT_MS, PAYLOAD,
-  test, note, main, delay, withTimeout, expectThrow, expectReject,
+  test, skip, note, main, delay, withTimeout, expectThrow, expectReject,
   track, connectPair, tlsPair, stateOf, watchPeer, waitForState,
   fillUntilBlocked, fillKernelSendQueue, measureStall,
 };

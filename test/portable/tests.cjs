@@ -392,3 +392,274 @@ test('errors: a pipe (named pipe on Windows) is ERR_INVALID_HANDLE_TYPE', async 
     () => sl.shutdown(client, 'write'), () => sl.getTcpInfo(client), () => sl.setLinger(server, true, 1),
   ]) expectThrow(call, 'ERR_INVALID_HANDLE_TYPE', TypeError);
 });
+
+// ---------------------------------------------------------------- honest close
+//
+// Ported from test/honest-close.test.ts (whose peer is a python3 process):
+// here the peer is the other end of a loopback pair, judged by its kernel
+// state and byte counts (watchPeer), and each CloseResult is compared with
+// what that peer saw. A runner that cannot show one on its platform skips it
+// with the harness's skip(), before requiring this file, giving the reason.
+
+const { native } = require(path.join(DIST, 'native.js'));
+const { descriptorOf, tcpHandleOf } = require(path.join(DIST, 'handle.js'));
+
+/** Bytes sitting unread in this socket's kernel receive queue (FIONREAD). */
+function unreadBytes(socket) {
+  return native.readableBytes(descriptorOf(tcpHandleOf(socket)));
+}
+
+async function waitUnread(socket, n, timeoutMs = 2000 * SLOW) {
+  const deadline = Date.now() + timeoutMs;
+  while (unreadBytes(socket) < n) {
+    if (Date.now() > deadline) throw new Error(`only ${unreadBytes(socket)} of ${n} bytes arrived unread`);
+    await delay(5);
+  }
+}
+
+/** The promise's value, or 'pending' if it has not settled within `ms`. */
+function within(promise, ms) {
+  let timer;
+  return Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, ms, 'pending'); })])
+    .finally(() => clearTimeout(timer));
+}
+
+function settled(value, boundMs) {
+  assert.notEqual(value, 'pending', `the close had not settled ${boundMs} ms after the event that must end it`);
+  return value;
+}
+
+/** The CloseResult type matching a peer outcome from watchPeer. */
+const typeFor = (outcome) => (outcome === 'RST' ? 'abortive' : outcome === 'FIN' ? 'graceful' : outcome);
+
+const pick = (r, ...keys) => Object.fromEntries(keys.map((k) => [k, r[k]]));
+
+test('honest 1: closeSocket, linger off, bytes unread in its receive queue: abortive now, delivered false; the peer gets an RST', async () => {
+  // The closing socket is the accepted end: pauseOnConnect, it never reads.
+  const { client: other, peer: socket } = await connectPair();
+  const { view, done } = watchPeer(other);
+  other.write(Buffer.alloc(10 * 1024, 0x61));
+  await waitUnread(socket, 10 * 1024);
+  socket.write('response');
+  const result = settled(await within(sl.closeSocket(socket), 500 * SLOW), 500 * SLOW);
+  await withTimeout(done, 5000 * SLOW, 'peer end');
+  assert.deepEqual(pick(result, 'type', 'waited', 'delivered'), { type: 'abortive', waited: false, delivered: false });
+  assert.equal(view.outcome, 'RST', JSON.stringify(view));
+  assert.equal(typeFor(view.outcome), result.type);
+});
+
+test('honest 2a: linger 5, destroy() during the wait: settles soon (not at 5 s), delivered false, type = what the peer saw', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer, { paused: true });
+  sl.setLinger(client, true, 5);
+  client.write(Buffer.alloc(PAYLOAD, 0x62));
+  const pending = sl.closeSocket(client);
+  setTimeout(() => client.destroy(), 300);
+  const result = settled(await within(pending, 1500 * SLOW), 1500 * SLOW);
+  peer.resume(); // reads only now: what reaches it was queued in the kernel
+  await withTimeout(done, 10000 * SLOW, 'peer end');
+  assert.ok(view.bytes < PAYLOAD, `peer got ${view.bytes} of ${PAYLOAD}`);
+  assert.ok(result.elapsedMs < 1500 * SLOW, `elapsed ${result.elapsedMs}`);
+  // The guard switched the kernel linger off before the close: a FIN.
+  assert.equal(view.outcome, 'FIN', JSON.stringify(view));
+  assert.deepEqual(pick(result, 'type', 'delivered'), { type: typeFor(view.outcome), delivered: false });
+});
+
+test('honest 4a: a second caller\'s signal ends the shared linger-2 wait: both abortive by ~100 ms, peer RST', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer, { paused: true });
+  sl.setLinger(client, true, 2);
+  client.write(Buffer.alloc(PAYLOAD));
+  const controller = new AbortController();
+  const p1 = sl.closeSocket(client);
+  const p2 = sl.closeSocket(client, { signal: controller.signal });
+  setTimeout(() => controller.abort(), 100);
+  const both = await within(Promise.all([p1, p2]), 1000 * SLOW);
+  const [first, second] = settled(both, 1000 * SLOW);
+  assert.deepEqual([first.type, second.type], ['abortive', 'abortive']);
+  assert.deepEqual([first.timedOut, second.timedOut], [false, false]);
+  assert.deepEqual([first.delivered, second.delivered], [false, false]);
+  peer.resume();
+  await withTimeout(done, 10000 * SLOW, 'peer end');
+  assert.equal(view.outcome, 'RST', JSON.stringify(view));
+  assert.ok(view.bytes < PAYLOAD);
+});
+
+test('honest 4b: gracefulShutdown({ timeout: 100 }) as second caller ends a linger-2 wait: both abortive, timedOut; peer RST', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer, { paused: true });
+  sl.setLinger(client, true, 2);
+  client.write(Buffer.alloc(PAYLOAD));
+  const p1 = sl.closeSocket(client);
+  const p2 = sl.gracefulShutdown(client, { timeout: 100 });
+  const both = await within(Promise.all([p1, p2]), 1000 * SLOW);
+  const [first, second] = settled(both, 1000 * SLOW);
+  assert.deepEqual([first, second].map((r) => [r.type, r.timedOut]), [['abortive', true], ['abortive', true]]);
+  assert.ok(second.elapsedMs < 1000 * SLOW, `elapsed ${second.elapsedMs}`);
+  peer.resume();
+  await withTimeout(done, 10000 * SLOW, 'peer end');
+  assert.equal(view.outcome, 'RST', JSON.stringify(view));
+});
+
+test('honest 5: the peer sends FIN, then RST, during a lingering close: settles at the reset, abortive, not timed out', async () => {
+  const { client, peer } = await connectPair();
+  const { view } = watchPeer(peer, { paused: true });
+  peer.on('error', () => {});
+  sl.setLinger(client, true, 5);
+  client.write(Buffer.alloc(PAYLOAD));
+  const pending = sl.closeSocket(client);
+  await delay(200);
+  peer.end(); // its FIN
+  await waitForState(client, 'CLOSE_WAIT');
+  await delay(100);
+  sl.setLinger(peer, true, 0);
+  peer.destroy(); // its RST
+  const resetAt = performance.now();
+  const result = settled(await within(pending, 1500 * SLOW), 1500 * SLOW);
+  assert.ok(performance.now() - resetAt < 1500 * SLOW);
+  assert.deepEqual(pick(result, 'type', 'timedOut', 'delivered'), { type: 'abortive', timedOut: false, delivered: false });
+  assert.ok(view.bytes < PAYLOAD, 'the peer did not read everything: nothing could be delivered');
+});
+
+for (const linger of [3, null]) {
+  const how = linger === null ? 'linger off' : `linger ${linger}`;
+  test(`honest 6: shutdown(s, 'read') then closeSocket (${how}): the peer's late data gets an RST`, async () => {
+    const { client, peer } = await connectPair();
+    const { view, done } = watchPeer(peer, { paused: true });
+    client.on('error', () => {});
+    client.write(Buffer.alloc(PAYLOAD)); // to a peer not reading: the close cannot finish meanwhile
+    sl.shutdown(client, 'read');
+    if (linger !== null) sl.setLinger(client, true, linger);
+    const pending = sl.closeSocket(client);
+    if (linger === null) await pending;
+    await delay(100);
+    peer.write(Buffer.alloc(100, 0x6c)); // late data
+    const sentAt = performance.now();
+    await delay(100);
+    peer.resume();
+    await withTimeout(done, 1500 * SLOW, 'the peer sees the reset');
+    assert.equal(view.outcome, 'RST', JSON.stringify(view));
+    assert.notEqual(view.stateAtEnd, 'CLOSE_WAIT');
+    assert.ok(view.bytes < PAYLOAD);
+    if (linger !== null) {
+      const result = settled(await within(pending, Math.max(0, 1500 * SLOW - (performance.now() - sentAt))), 1500 * SLOW);
+      assert.deepEqual(pick(result, 'type', 'timedOut', 'delivered'), { type: 'abortive', timedOut: false, delivered: false });
+    }
+  });
+}
+
+test('honest 7: closeSocket 20 times (linger off): no listener growth, no warning, one type; a later gracefulShutdown does not wait', async () => {
+  const warnings = [];
+  const onWarning = (w) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  try {
+    const { client, peer } = await connectPair();
+    const { view, done } = watchPeer(peer, { paused: true });
+    const SIZE = 1024 * 1024;
+    client.write(Buffer.alloc(SIZE, 0x63));
+    const calls = [sl.closeSocket(client)];
+    const count = () => ({ error: client.listenerCount('error'), finish: client.listenerCount('finish'), close: client.listenerCount('close') });
+    const afterOne = count();
+    for (let i = 1; i < 20; i++) calls.push(sl.closeSocket(client));
+    assert.deepEqual(count(), afterOne);
+    const graceful = sl.gracefulShutdown(client);
+    peer.resume();
+    const all = settled(await within(Promise.all([...calls, graceful]), 3000 * SLOW), 3000 * SLOW);
+    await withTimeout(done, 5000 * SLOW, 'peer end');
+    await delay(50); // warnings are emitted on a later tick
+    const g = all.pop();
+    assert.deepEqual(warnings, []);
+    assert.deepEqual([...new Set(all.map((r) => r.type))], ['graceful']);
+    assert.equal(g.waited, false, 'gracefulShutdown joined a close that does not wait');
+    assert.deepEqual([view.bytes, view.outcome], [SIZE, 'FIN'], JSON.stringify(view));
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
+for (const [what, written, resetAfterMs] of [['PAYLOAD written to a non-reading peer', PAYLOAD, 100], ["nothing buffered (libuv's shutdown pending)", 0, 0]]) {
+  test(`honest 11: resetAndDestroy() during gracefulShutdown, ${what}: peer RST, 'close', no EINVAL, settles abortive`, async () => {
+    const { client, peer } = await connectPair();
+    const { view, done } = watchPeer(peer, { paused: true });
+    const errors = [];
+    client.on('error', (e) => errors.push(e.code ?? e.message));
+    let closedAt = -1;
+    client.on('close', () => { closedAt = performance.now(); });
+    if (written > 0) client.write(Buffer.alloc(written));
+    const pending = sl.gracefulShutdown(client);
+    if (resetAfterMs > 0) await delay(resetAfterMs);
+    const resetAt = performance.now();
+    let threw = null;
+    try { client.resetAndDestroy(); } catch (e) { threw = e.code ?? String(e); }
+    const result = await within(pending, 1500 * SLOW);
+    await delay(50);
+    peer.resume();
+    await withTimeout(done, 5000 * SLOW, 'peer end');
+    assert.deepEqual(
+      { threw, errors, closed: closedAt >= 0 && closedAt - resetAt < 1500 * SLOW, peer: view.outcome },
+      { threw: null, errors: [], closed: true, peer: 'RST' }, JSON.stringify(view));
+    assert.equal(settled(result, 1500 * SLOW).type, typeFor(view.outcome));
+  });
+}
+
+// delivered in the matrix rows, each against what the peer saw.
+
+test('delivered: linger n, a reading peer: graceful, waited, delivered true; every byte + FIN', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer);
+  sl.setLinger(client, true, 3);
+  client.write(Buffer.alloc(1024 * 1024));
+  const result = await sl.closeSocket(client);
+  await withTimeout(done, 5000 * SLOW, 'peer end');
+  assert.deepEqual([view.bytes, view.outcome], [1024 * 1024, 'FIN'], JSON.stringify(view));
+  assert.deepEqual(pick(result, 'type', 'waited', 'delivered'), { type: 'graceful', waited: true, delivered: true });
+});
+
+test('delivered: linger n timeout: abortive, timedOut, delivered false; the peer gets an RST', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer, { paused: true });
+  sl.setLinger(client, true, 1);
+  client.write(Buffer.alloc(PAYLOAD));
+  const result = await sl.closeSocket(client);
+  peer.resume();
+  await withTimeout(done, 10000 * SLOW, 'peer end');
+  assert.equal(view.outcome, 'RST', JSON.stringify(view));
+  assert.ok(view.bytes < PAYLOAD);
+  assert.deepEqual(pick(result, 'type', 'timedOut', 'delivered'), { type: 'abortive', timedOut: true, delivered: false });
+});
+
+test('delivered: linger off: graceful, delivered null (settles before its background flush ends); every byte + FIN', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer);
+  client.write(Buffer.alloc(1024 * 1024));
+  const result = await sl.closeSocket(client);
+  await withTimeout(done, 5000 * SLOW, 'peer end');
+  assert.deepEqual([view.bytes, view.outcome], [1024 * 1024, 'FIN'], JSON.stringify(view));
+  assert.deepEqual(pick(result, 'type', 'waited', 'delivered'), { type: 'graceful', waited: false, delivered: null });
+});
+
+test('delivered: linger 0: abortive, delivered false; the peer gets an RST', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer, { paused: true });
+  sl.setLinger(client, true, 0);
+  client.write(Buffer.alloc(PAYLOAD));
+  const result = await sl.closeSocket(client);
+  peer.resume();
+  await withTimeout(done, 5000 * SLOW, 'peer end');
+  assert.equal(view.outcome, 'RST', JSON.stringify(view));
+  assert.deepEqual(pick(result, 'type', 'delivered'), { type: 'abortive', delivered: false });
+});
+
+test('delivered: gracefulShutdown completing: graceful, delivered true; every byte + FIN, no RST after', async () => {
+  const { client, peer } = await connectPair();
+  const { view, done } = watchPeer(peer);
+  client.write(Buffer.alloc(256 * 1024));
+  const closing = sl.gracefulShutdown(client, { timeout: 3000 * SLOW });
+  await withTimeout(done, 5000 * SLOW, 'peer end');
+  assert.deepEqual([view.bytes, view.outcome], [256 * 1024, 'FIN'], JSON.stringify(view));
+  peer.end(); // the peer's FIN completes the sequence
+  const result = await withTimeout(closing, 4000 * SLOW, 'gracefulShutdown');
+  assert.deepEqual(pick(result, 'type', 'timedOut', 'delivered'), { type: 'graceful', timedOut: false, delivered: true });
+  await delay(100);
+  assert.equal(view.error, null, 'no reset after the FINs');
+});

@@ -19,7 +19,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { once } = require('node:events');
 const {
-  ROOT, DIST, sl, test, note, main, delay, withTimeout, expectThrow,
+  ROOT, DIST, sl, test, skip, note, main, delay, withTimeout, expectThrow,
   track, connectPair, stateOf, watchPeer, waitForState, fillUntilBlocked, measureStall,
 } = require('../portable/harness.cjs');
 
@@ -287,6 +287,12 @@ test('accepted sockets that inherited linger n > 0 close without blocking; the p
 });
 
 // ---------------------------------------------------------------- shared
+
+// Wine 8.0 completes a pending overlapped send successfully when the peer's
+// FIN arrives, though part of it was never sent (4 MiB to a paused peer:
+// ~270 KB lost, no library involved): the socket never lingers with data
+// unsent in Node's buffer, the state this test needs.
+if (UNDER_WINE) skip('honest 5:', "Wine completes a pending send at the peer's FIN (bytes lost): no lingering close with data unsent to test");
 
 require('../portable/tests.cjs'); // the tests both runners run
 
