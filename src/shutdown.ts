@@ -38,7 +38,7 @@ function shutdownWrite(socket: net.Socket, fd: number): void {
   // end() sends it after the flush, through libuv's own shutdown(2).
   const isTls = (socket as { encrypted?: boolean }).encrypted === true;
   if (!isTls && socket.writableLength === 0) {
-    const err = native.shutdown(fd, 1);
+    const err = native.shutdownWrite(fd);
     if (err !== 0) throw systemError(err, 'shutdown');
   }
   socket.end();

@@ -1,0 +1,62 @@
+// Servers and handles at the edges of their lives: closed and re-listened
+// servers, sockets still connecting, cluster workers' listeners, and the
+// Proxy an http2 session puts in front of its socket.
+import { afterEach, describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import * as http2 from 'node:http2';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { getLinger, getTcpInfo, setLinger, shutdown } from '../dist/index.js';
+import { native } from '../dist/native.js';
+import { connectPair, delay, expectError, watchPeer, type Pair } from './helpers';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** SO_LINGER as the kernel has it, read straight through the addon. */
+function kernelLinger(target: net.Socket | net.Server) {
+  const out = new Int32Array(2);
+  const handle = (target as unknown as { _handle: { fd: number } })._handle;
+  expect(native.getLinger(handle.fd, out)).toBe(0);
+  return { enabled: out[0] === 1, seconds: out[1] };
+}
+
+async function listening(server: net.Server) {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+function closeServer(server: net.Server) {
+  return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+async function accept(server: net.Server, port: number) {
+  const accepted = once(server, 'connection');
+  const client = net.connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  const [socket] = (await accepted) as [net.Socket];
+  cleanups.push(() => { client.destroy(); socket.destroy(); });
+  return { client, socket };
+}
+
+describe('native shutdownWrite', () => {
+  let pair: Pair | undefined;
+  afterEach(async () => { await pair?.close(); pair = undefined; });
+
+  it('sends a FIN and leaves the read side open', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    const view = watchPeer(peer);
+    const fd = (client as unknown as { _handle: { fd: number } })._handle.fd;
+    expect(native.shutdownWrite(fd)).toBe(0);
+    expect(await view.done).toMatchObject({ ended: true, error: null, outcome: 'FIN' });
+    const received = once(client, 'data');
+    peer.write('still open');
+    expect(String((await received)[0])).toBe('still open');
+  });
+});
