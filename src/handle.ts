@@ -50,14 +50,31 @@ export function validateTarget(value: unknown, name = 'target'): asserts value i
 }
 
 /**
+ * Where a socket is in its life, for operations that need a connection:
+ * - 'unconnected': connect() never called (`new net.Socket()`);
+ * - 'connecting': connect() called, no 'connect' yet (the OS socket exists
+ *   only from the tick after connect(), once any DNS lookup is done);
+ * - 'connected': it has a handle (accepted, connected, or wrapping one);
+ * - 'closed': destroyed. Node drops `_handle` only in destroy(), so a live
+ *   socket without a handle has never connected.
+ */
+export type ConnectionPhase = 'unconnected' | 'connecting' | 'connected' | 'closed';
+
+export function connectionPhase(socket: net.Socket): ConnectionPhase {
+  if (socket.destroyed) return 'closed';
+  if (socket.connecting) return 'connecting';
+  return (socket as WithHandle)._handle ? 'connected' : 'unconnected';
+}
+
+/**
  * True while a socket has no OS socket to act on yet (not connected, DNS
  * lookup in progress) or a server is not listening: options wait for
  * 'connect' / 'listening', as Node's own setNoDelay() does.
  */
 export function isPending(target: LingerTarget): boolean {
   if (target instanceof net.Server) return !target.listening;
-  if (target.destroyed) return false;
-  return target.connecting || (target.pending && !(target as WithHandle)._handle);
+  const phase = connectionPhase(target);
+  return phase === 'unconnected' || phase === 'connecting';
 }
 
 /** The TCP handle of a socket or server; throws if closed or not TCP. */

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { getLinger, getTcpInfo, setLinger, shutdown } from '../dist/index.js';
+import { connectionPhase } from '../dist/handle.js';
 import { native } from '../dist/native.js';
 import { connectPair, delay, expectError, watchPeer, type Pair } from './helpers';
 
@@ -43,6 +44,42 @@ async function accept(server: net.Server, port: number) {
   cleanups.push(() => { client.destroy(); socket.destroy(); });
   return { client, socket };
 }
+
+describe('getTcpInfo and connectionPhase before and after a connection', () => {
+  it('connecting: SYN_SENT until the OS socket exists, then the kernel; never connected: CLOSED; destroyed: throws', async () => {
+    const server = net.createServer((s) => s.resume());
+    const port = await listening(server);
+    cleanups.push(() => closeServer(server));
+
+    const never = new net.Socket();
+    expect(connectionPhase(never)).toBe('unconnected');
+    expect(getTcpInfo(never)).toEqual({ state: 'CLOSED', unsentBytes: 0, unackedBytes: 0 });
+
+    const client = net.connect(port, '127.0.0.1');
+    cleanups.push(() => client.destroy());
+    expect(connectionPhase(client)).toBe('connecting');
+    // Node makes the OS socket on the next tick: nothing to ask yet.
+    expect(getTcpInfo(client)).toEqual({ state: 'SYN_SENT', unsentBytes: null, unackedBytes: null });
+    // Two ticks on, connect(2) has run but 'connect' has not been emitted:
+    // the kernel answers (on loopback it has usually finished the handshake).
+    const inKernel = await new Promise<ReturnType<typeof getTcpInfo>>((resolve) =>
+      process.nextTick(() => process.nextTick(() => {
+        expect(client.connecting).toBe(true);
+        resolve(getTcpInfo(client));
+      })));
+    expect(['SYN_SENT', 'ESTABLISHED']).toContain(inKernel.state);
+    expect(inKernel.unsentBytes).toBe(0);
+    await once(client, 'connect');
+    expect(connectionPhase(client)).toBe('connected');
+    expect(getTcpInfo(client).state).toBe('ESTABLISHED');
+    client.destroy();
+    expect(connectionPhase(client)).toBe('closed');
+    await expectError(() => getTcpInfo(client), 'ERR_SOCKET_CLOSED');
+    never.destroy();
+    expect(connectionPhase(never)).toBe('closed');
+    await expectError(() => getTcpInfo(never), 'ERR_SOCKET_CLOSED');
+  });
+});
 
 describe('native shutdownWrite', () => {
   let pair: Pair | undefined;
