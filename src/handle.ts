@@ -68,13 +68,25 @@ export function connectionPhase(socket: net.Socket): ConnectionPhase {
 
 /**
  * True while a socket has no OS socket to act on yet (not connected, DNS
- * lookup in progress) or a server is not listening: options wait for
+ * lookup in progress) or a server has not listened yet: options wait for
  * 'connect' / 'listening', as Node's own setNoDelay() does.
  */
 export function isPending(target: LingerTarget): boolean {
-  if (target instanceof net.Server) return !target.listening;
+  if (target instanceof net.Server) return !target.listening && !wasListening(target);
   const phase = connectionPhase(target);
   return phase === 'unconnected' || phase === 'connecting';
+}
+
+/**
+ * A closed server: Node nulls `_handle` on close() but keeps the
+ * `_connectionKey` that setupListenHandle() set once listening succeeded
+ * (a failed listen never sets it). So a server re-listening after close()
+ * counts as closed until the new handle exists (a listen() that waits for
+ * a host-name lookup, or a cluster worker's for the primary): Node keeps
+ * nothing that tells the two apart.
+ */
+function wasListening(server: net.Server): boolean {
+  return (server as { _connectionKey?: string })._connectionKey !== undefined;
 }
 
 /** The TCP handle of a socket or server; throws if closed or not TCP. */

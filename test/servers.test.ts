@@ -45,6 +45,45 @@ async function accept(server: net.Server, port: number) {
   return { client, socket };
 }
 
+describe('a closed server', () => {
+  it('setLinger, getLinger and getTcpInfo throw ERR_SOCKET_CLOSED', async () => {
+    const server = net.createServer();
+    await listening(server);
+    setLinger(server, true, 3);
+    await closeServer(server);
+    await expectError(() => setLinger(server, true, 5), 'ERR_SOCKET_CLOSED');
+    await expectError(() => setLinger(server, false), 'ERR_SOCKET_CLOSED');
+    await expectError(() => getLinger(server), 'ERR_SOCKET_CLOSED');
+    await expectError(() => getTcpInfo(server), 'ERR_SOCKET_CLOSED');
+    // Nothing was kept for a later listen: a new listening socket starts off.
+    const port = await listening(server);
+    cleanups.push(() => closeServer(server));
+    expect(kernelLinger(server)).toEqual({ enabled: false, seconds: 0 });
+    const { socket } = await accept(server, port);
+    expect(kernelLinger(socket)).toEqual({ enabled: false, seconds: 0 });
+  });
+
+  it('re-listened, it works again; one that never listened still defers to listening', async () => {
+    const server = net.createServer();
+    await listening(server);
+    await closeServer(server);
+    const port = await listening(server);
+    cleanups.push(() => closeServer(server));
+    setLinger(server, true, 4);
+    expect(kernelLinger(server)).toEqual({ enabled: true, seconds: 4 });
+    expect(getLinger(server)).toEqual({ enabled: true, seconds: 4 });
+    expect(getTcpInfo(server).state).toBe('LISTEN');
+    expect(kernelLinger((await accept(server, port)).socket)).toEqual({ enabled: true, seconds: 4 });
+
+    const fresh = net.createServer();
+    setLinger(fresh, true, 6);
+    expect(getLinger(fresh)).toEqual({ enabled: true, seconds: 6 });
+    const freshPort = await listening(fresh);
+    cleanups.push(() => closeServer(fresh));
+    expect(kernelLinger((await accept(fresh, freshPort)).socket)).toEqual({ enabled: true, seconds: 6 });
+  });
+});
+
 describe('getTcpInfo and connectionPhase before and after a connection', () => {
   it('connecting: SYN_SENT until the OS socket exists, then the kernel; never connected: CLOSED; destroyed: throws', async () => {
     const server = net.createServer((s) => s.resume());
