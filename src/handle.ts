@@ -89,6 +89,18 @@ function wasListening(server: net.Server): boolean {
   return (server as { _connectionKey?: string })._connectionKey !== undefined;
 }
 
+/**
+ * Throws what Node throws when this stream must not be driven from outside,
+ * before any syscall, so that no operation half-runs: an http2 session's
+ * `session.socket` is a Proxy that throws ERR_HTTP2_NO_SOCKET_MANIPULATION
+ * on reading end, destroy, read... (lib/internal/http2/core.js). These are
+ * the methods shutdown() calls.
+ */
+export function validateStreamControl(socket: net.Socket): void {
+  for (const method of ['end', 'destroy', 'read'] as const)
+    if (typeof socket[method] !== 'function') throw invalidArgType('socket', SOCKET_TYPES, socket);
+}
+
 /** The TCP handle of a socket or server; throws if closed or not TCP. */
 export function tcpHandleOf(target: LingerTarget): InternalHandle {
   if (target instanceof net.Socket && target.destroyed) throw socketClosed();

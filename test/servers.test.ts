@@ -120,6 +120,62 @@ describe('getTcpInfo and connectionPhase before and after a connection', () => {
   });
 });
 
+describe('an http2 session socket', () => {
+  async function session() {
+    const server = http2.createServer();
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('ok');
+    });
+    const serverSockets: net.Socket[] = [];
+    server.on('connection', (socket: net.Socket) => serverSockets.push(socket));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    cleanups.push(() => new Promise<void>((resolve) => {
+      client.destroy();
+      server.close(() => resolve());
+    }));
+    await once(client, 'connect');
+    return { client, serverSocket: serverSockets[0] };
+  }
+
+  function request(client: http2.ClientHttp2Session) {
+    return new Promise<string>((resolve, reject) => {
+      const req = client.request({ ':path': '/' });
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => { body += chunk; });
+      req.on('end', () => resolve(body));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it("shutdown() throws Node's ERR_HTTP2_NO_SOCKET_MANIPULATION before any syscall; the session goes on", async () => {
+    const { client, serverSocket } = await session();
+    expect(await request(client)).toBe('ok');
+    for (const how of ['write', 'read', 'both'] as const)
+      await expectError(() => shutdown(client.socket, how), 'ERR_HTTP2_NO_SOCKET_MANIPULATION');
+    await delay(50);
+    // No FIN reached the server, and the connection still carries requests.
+    expect(getTcpInfo(serverSocket).state).toBe('ESTABLISHED');
+    expect(getTcpInfo(client.socket).state).toBe('ESTABLISHED');
+    expect(await request(client)).toBe('ok');
+  });
+
+  it('setLinger, getLinger and getTcpInfo work on it (they leave the stream alone)', async () => {
+    const { client } = await session();
+    setLinger(client.socket, true, 7);
+    expect(getLinger(client.socket)).toEqual({ enabled: true, seconds: 7 });
+    expect(kernelLinger(client.socket)).toEqual({ enabled: true, seconds: 7 });
+    expect(getTcpInfo(client.socket).state).toBe('ESTABLISHED');
+    setLinger(client.socket, false);
+    expect(kernelLinger(client.socket)).toEqual({ enabled: false, seconds: 0 });
+    expect(await request(client)).toBe('ok');
+  });
+});
+
 describe('native shutdownWrite', () => {
   let pair: Pair | undefined;
   afterEach(async () => { await pair?.close(); pair = undefined; });
