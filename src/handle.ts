@@ -101,6 +101,27 @@ export function validateStreamControl(socket: net.Socket): void {
     if (typeof socket[method] !== 'function') throw invalidArgType('socket', SOCKET_TYPES, socket);
 }
 
+/**
+ * A cluster worker's listener under round-robin scheduling (SCHED_RR, the
+ * default except on Windows): the primary owns the listening socket and
+ * passes each accepted one over IPC; the worker's `_handle` is a plain
+ * object with Node's `onconnection` (lib/internal/cluster/child.js rr()).
+ * Returns it, or null when the server has a real handle (or none).
+ */
+export function roundRobinHandleOf(server: net.Server): RoundRobinHandle | null {
+  const handle = (server as { _handle?: object | null })._handle;
+  if (!handle || Object.getPrototypeOf(handle) !== Object.prototype) return null;
+  // Only a TCP primary handle reports a sockname (a pipe's has none).
+  if (typeof (handle as RoundRobinHandle).getsockname !== 'function') throw invalidHandleType('pipe');
+  return handle as RoundRobinHandle;
+}
+
+export interface RoundRobinHandle {
+  onconnection?: (err: number, client?: InternalHandle) => unknown;
+  getsockname(out: AddressInfo): number;
+  [key: symbol]: unknown;
+}
+
 /** The TCP handle of a socket or server; throws if closed or not TCP. */
 export function tcpHandleOf(target: LingerTarget): InternalHandle {
   if (target instanceof net.Socket && target.destroyed) throw socketClosed();

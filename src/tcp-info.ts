@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import { systemError } from './errors';
 import {
-  connectionPhase, descriptorOf, tcpHandleOf, validateTarget,
+  connectionPhase, descriptorOf, roundRobinHandleOf, tcpHandleOf, validateTarget,
   type InternalHandle,
 } from './handle';
 import { native } from './native';
@@ -33,11 +33,15 @@ const infoOut = new Float64Array(3);
  * socket is: a socket whose connect() has not made its OS socket yet (that
  * happens on the next tick) is SYN_SENT with unknown counts; one never
  * connected is CLOSED with nothing queued. A destroyed socket or closed
- * server throws ERR_SOCKET_CLOSED.
+ * server throws ERR_SOCKET_CLOSED. A cluster worker's round-robin listener
+ * has no socket of its own (the primary listens): LISTEN, counts unknown.
  */
 export function getTcpInfo(target: net.Socket | net.Server): TcpInfo {
   validateTarget(target);
-  if (target instanceof net.Server) return readTcpInfo(descriptorOf(tcpHandleOf(target)));
+  if (target instanceof net.Server) {
+    if (roundRobinHandleOf(target)) return { state: 'LISTEN', unsentBytes: null, unackedBytes: null };
+    return readTcpInfo(descriptorOf(tcpHandleOf(target)));
+  }
   const phase = connectionPhase(target);
   if (phase === 'unconnected') return { state: 'CLOSED', unsentBytes: 0, unackedBytes: 0 };
   const handle = tcpHandleOf(target);

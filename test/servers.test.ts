@@ -120,6 +120,73 @@ describe('getTcpInfo and connectionPhase before and after a connection', () => {
   });
 });
 
+interface ClusterReport {
+  event: 'listening' | 'accepted' | 'done' | 'error';
+  port?: number;
+  linger?: { enabled: boolean; seconds: number };
+  info?: ReturnType<typeof getTcpInfo>;
+  handle?: string;
+  written?: number;
+  destroyMs?: number;
+  code?: string;
+  message?: string;
+}
+
+/** A cluster primary with one worker (test/fixtures/cluster-linger.cjs); its reports in order. */
+function clusterWorker(policy: 'rr' | 'none', seconds: number) {
+  const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'cluster-linger.cjs'), policy, String(seconds)], {
+    env: { ...process.env, SOCKET_LINGER_DIST: join(__dirname, '..', 'dist', 'index.js') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  cleanups.push(() => child.kill());
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return async function next(event: ClusterReport['event']): Promise<ClusterReport> {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`the cluster exited before '${event}'`);
+    const report = JSON.parse(value) as ClusterReport;
+    if (report.event === 'error') throw new Error(`worker: ${report.code}: ${report.message}`);
+    expect(report.event).toBe(event);
+    return report;
+  };
+}
+
+describe.each([
+  ['round-robin (SCHED_RR)', 'rr', 'Object'],
+  ['shared handle (SCHED_NONE)', 'none', 'TCP'],
+] as const)('a cluster worker, %s', (_name, policy, handleKind) => {
+  it('linger 0 set on its server: each accepted socket has it, and destroy() resets the client', async () => {
+    const next = clusterWorker(policy, 0);
+    const ready = await next('listening');
+    expect(ready.handle).toBe(handleKind);
+    expect(ready.linger).toEqual({ enabled: true, seconds: 0 });
+    expect(ready.info?.state).toBe('LISTEN');
+    if (policy === 'rr') expect(ready.info).toEqual({ state: 'LISTEN', unsentBytes: null, unackedBytes: null });
+    const client = net.connect(ready.port!, '127.0.0.1');
+    cleanups.push(() => client.destroy());
+    const view = watchPeer(client);
+    expect((await next('accepted')).linger).toEqual({ enabled: true, seconds: 0 });
+    await next('done');
+    const seen = await view.done;
+    expect(seen.error).toBe('ECONNRESET');
+    expect(seen.outcome).toBe('RST');
+  });
+
+  it('linger 2: destroy() with unread data does not stall the worker, and the client gets every byte and a FIN', async () => {
+    const next = clusterWorker(policy, 2);
+    const ready = await next('listening');
+    expect(ready.linger).toEqual({ enabled: true, seconds: 2 });
+    const client = net.connect(ready.port!, '127.0.0.1');
+    cleanups.push(() => client.destroy());
+    const view = watchPeer(client, { startPaused: true });
+    expect((await next('accepted')).linger).toEqual({ enabled: true, seconds: 2 });
+    const done = await next('done');
+    expect(done.destroyMs).toBeLessThan(500);
+    client.resume();
+    const seen = await view.done;
+    expect(seen).toMatchObject({ bytes: done.written, ended: true, error: null, outcome: 'FIN' });
+  });
+});
+
 describe('an http2 session socket', () => {
   async function session() {
     const server = http2.createServer();
