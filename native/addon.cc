@@ -102,17 +102,12 @@ Napi::Value GetLinger(const Napi::CallbackInfo& info) {
   return Result(info, err);
 }
 
-// shutdown(sock, how: 0 read | 1 write | 2 both) -> err
-Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+// shutdownWrite(sock) -> err. Only the write side: the library enforces the
+// read side itself (src/shutdown.ts), the Winsock way on every platform.
+Napi::Value ShutdownWrite(const Napi::CallbackInfo& info) {
   sl::Sock s = -1;
   if (!ReadSock(info, 0, &s)) return {};
-  int how = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
-  if (how < 0 || how > 2) {
-    Napi::RangeError::New(info.Env(), "bad shutdown mode")
-        .ThrowAsJavaScriptException();
-    return {};
-  }
-  return Result(info, sl::Shutdown(s, static_cast<sl::ShutdownHow>(how)));
+  return Result(info, sl::ShutdownWrite(s));
 }
 
 // tcpInfo(sock, out: Float64Array[3]) -> err; out = [state, unsent, unacked]
@@ -221,8 +216,10 @@ Napi::Value ReleaseHeld(const Napi::CallbackInfo& info) {
   return Result(info, sl::ReleaseHeld(held));
 }
 
-// findSocket(family, localAddress, localPort, remoteAddress, remotePort)
+// findSocket(localAddress, localPort, remoteAddress, remotePort)
 //   -> SOCKET (>= 0) or err (< 0). Only needed where handle.fd is -1 (Windows).
+// A negative remotePort says which peerless socket is meant (see
+// socket_lookup_win32.cc): -1 any, -2 a listener, -3 one not listening.
 Napi::Value FindSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() ||
@@ -248,7 +245,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseHeld", Napi::Function::New(env, ReleaseHeld, "releaseHeld"));
   exports.Set("setLinger", Napi::Function::New(env, SetLinger, "setLinger"));
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
-  exports.Set("shutdown", Napi::Function::New(env, Shutdown, "shutdown"));
+  exports.Set("shutdownWrite",
+              Napi::Function::New(env, ShutdownWrite, "shutdownWrite"));
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo, "tcpInfo"));
   exports.Set("unacknowledged",
               Napi::Function::New(env, Unacknowledged, "unacknowledged"));

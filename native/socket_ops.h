@@ -14,8 +14,6 @@ namespace sl {
 // An OS socket: a file descriptor on POSIX, a SOCKET on Windows.
 using Sock = int64_t;
 
-enum class ShutdownHow { kRead, kWrite, kBoth };
-
 // The TCP states every platform is mapped onto (same order as the JS list).
 enum class TcpState {
   kClosed, kListen, kSynSent, kSynReceived, kEstablished, kFinWait1,
@@ -43,7 +41,8 @@ extern const Sock kMaxSock;
 
 int SetLinger(Sock s, bool enabled, int seconds);
 int GetLinger(Sock s, Linger* out);
-int Shutdown(Sock s, ShutdownHow how);
+// The write side only (SHUT_WR, SD_SEND): a FIN after what is queued.
+int ShutdownWrite(Sock s);
 int GetTcpInfo(Sock s, TcpInfo* out);
 // After our FIN was queued: how much of what we sent (the FIN counts as one)
 // the peer has not acknowledged yet, 0 once it has acknowledged everything;

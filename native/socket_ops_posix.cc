@@ -68,11 +68,8 @@ int GetLinger(Sock s, Linger* out) {
   return 0;
 }
 
-int Shutdown(Sock s, ShutdownHow how) {
-  int mode = how == ShutdownHow::kRead    ? SHUT_RD
-             : how == ShutdownHow::kWrite ? SHUT_WR
-                                          : SHUT_RDWR;
-  if (shutdown(static_cast<int>(s), mode) != 0) return LastError();
+int ShutdownWrite(Sock s) {
+  if (shutdown(static_cast<int>(s), SHUT_WR) != 0) return LastError();
   return 0;
 }
 

@@ -38,11 +38,9 @@ bool IsListening(SOCKET s) {
 
 namespace {
 
-// Winsock's shutdown() modes (winsock2.h names them SD_RECEIVE, SD_SEND,
-// SD_BOTH; spelled out so this file does not depend on which SDK defines them).
-constexpr int kSdReceive = 0;
+// Winsock's shutdown() mode for the write side (winsock2.h's SD_SEND; spelled
+// out so this file does not depend on which SDK defines it).
 constexpr int kSdSend = 1;
-constexpr int kSdBoth = 2;
 
 // SIO_TCP_INFO and TCP_INFO_v0, as documented by Microsoft ("SIO_TCP_INFO
 // control code", Windows 10 1703). The SDK headers only declare them when
@@ -240,11 +238,8 @@ int GetLinger(Sock s, Linger* out) {
   return 0;
 }
 
-int Shutdown(Sock s, ShutdownHow how) {
-  int mode = how == ShutdownHow::kRead    ? kSdReceive
-             : how == ShutdownHow::kWrite ? kSdSend
-                                          : kSdBoth;
-  if (shutdown(ToSocket(s), mode) != 0) return LastError();
+int ShutdownWrite(Sock s) {
+  if (shutdown(ToSocket(s), kSdSend) != 0) return LastError();
   return 0;
 }
 

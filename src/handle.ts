@@ -50,14 +50,76 @@ export function validateTarget(value: unknown, name = 'target'): asserts value i
 }
 
 /**
+ * Where a socket is in its life, for operations that need a connection:
+ * - 'unconnected': connect() never called (`new net.Socket()`);
+ * - 'connecting': connect() called, no 'connect' yet (the OS socket exists
+ *   only from the tick after connect(), once any DNS lookup is done);
+ * - 'connected': it has a handle (accepted, connected, or wrapping one);
+ * - 'closed': destroyed. Node drops `_handle` only in destroy(), so a live
+ *   socket without a handle has never connected.
+ */
+export type ConnectionPhase = 'unconnected' | 'connecting' | 'connected' | 'closed';
+
+export function connectionPhase(socket: net.Socket): ConnectionPhase {
+  if (socket.destroyed) return 'closed';
+  if (socket.connecting) return 'connecting';
+  return (socket as WithHandle)._handle ? 'connected' : 'unconnected';
+}
+
+/**
  * True while a socket has no OS socket to act on yet (not connected, DNS
- * lookup in progress) or a server is not listening: options wait for
+ * lookup in progress) or a server has not listened yet: options wait for
  * 'connect' / 'listening', as Node's own setNoDelay() does.
  */
 export function isPending(target: LingerTarget): boolean {
-  if (target instanceof net.Server) return !target.listening;
-  if (target.destroyed) return false;
-  return target.connecting || (target.pending && !(target as WithHandle)._handle);
+  if (target instanceof net.Server) return !target.listening && !wasListening(target);
+  const phase = connectionPhase(target);
+  return phase === 'unconnected' || phase === 'connecting';
+}
+
+/**
+ * A closed server: Node nulls `_handle` on close() but keeps the
+ * `_connectionKey` that setupListenHandle() set once listening succeeded
+ * (a failed listen never sets it). So a server re-listening after close()
+ * counts as closed until the new handle exists (a listen() that waits for
+ * a host-name lookup, or a cluster worker's for the primary): Node keeps
+ * nothing that tells the two apart.
+ */
+function wasListening(server: net.Server): boolean {
+  return (server as { _connectionKey?: string })._connectionKey !== undefined;
+}
+
+/**
+ * Throws what Node throws when this stream must not be driven from outside,
+ * before any syscall, so that no operation half-runs: an http2 session's
+ * `session.socket` is a Proxy that throws ERR_HTTP2_NO_SOCKET_MANIPULATION
+ * on reading end, destroy, read... (lib/internal/http2/core.js). These are
+ * the methods shutdown() calls.
+ */
+export function validateStreamControl(socket: net.Socket): void {
+  for (const method of ['end', 'destroy', 'read'] as const)
+    if (typeof socket[method] !== 'function') throw invalidArgType('socket', SOCKET_TYPES, socket);
+}
+
+/**
+ * A cluster worker's listener under round-robin scheduling (SCHED_RR, the
+ * default except on Windows): the primary owns the listening socket and
+ * passes each accepted one over IPC; the worker's `_handle` is a plain
+ * object with Node's `onconnection` (lib/internal/cluster/child.js rr()).
+ * Returns it, or null when the server has a real handle (or none).
+ */
+export function roundRobinHandleOf(server: net.Server): RoundRobinHandle | null {
+  const handle = (server as { _handle?: object | null })._handle;
+  if (!handle || Object.getPrototypeOf(handle) !== Object.prototype) return null;
+  // Only a TCP primary handle reports a sockname (a pipe's has none).
+  if (typeof (handle as RoundRobinHandle).getsockname !== 'function') throw invalidHandleType('pipe');
+  return handle as RoundRobinHandle;
+}
+
+export interface RoundRobinHandle {
+  onconnection?: (err: number, client?: InternalHandle) => unknown;
+  getsockname(out: AddressInfo): number;
+  [key: symbol]: unknown;
 }
 
 /** The TCP handle of a socket or server; throws if closed or not TCP. */

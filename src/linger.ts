@@ -3,8 +3,8 @@
 import * as net from 'node:net';
 import { systemError } from './errors';
 import {
-  descriptorOf, descriptorOfTarget, isPending, tcpHandleOf, validateTarget,
-  type InternalHandle, type LingerTarget,
+  descriptorOf, descriptorOfTarget, isPending, roundRobinHandleOf, tcpHandleOf, validateTarget,
+  type InternalHandle, type LingerTarget, type RoundRobinHandle,
 } from './handle';
 import { guardClose } from './close-guard';
 import { native } from './native';
@@ -18,6 +18,7 @@ export interface LingerOption {
 
 const kPendingLinger = Symbol('socket-linger.pendingLinger');
 const kServerGuard = Symbol('socket-linger.serverGuard');
+const kAcceptedLinger = Symbol('socket-linger.acceptedLinger');
 
 interface Pending { [kPendingLinger]?: LingerOption }
 
@@ -27,7 +28,9 @@ const lingerOut = new Int32Array(2);
  * Sets SO_LINGER on the OS socket behind `target`. On a server it is set on
  * the listening socket, and every socket it accepts inherits it. A socket
  * that is not connected yet (or a server not yet listening) gets the setting
- * on 'connect' ('listening').
+ * on 'connect' ('listening'). A cluster worker's round-robin server has no
+ * listening socket (the primary has it): the setting is kept for it and
+ * set on each socket it receives.
  */
 export function setLinger(target: LingerTarget, enabled: boolean, seconds: number = 0): void {
   validateTarget(target);
@@ -48,6 +51,8 @@ export function getLinger(target: LingerTarget): LingerOption {
   validateTarget(target);
   if (isPending(target))
     return { ...((target as Pending)[kPendingLinger] ?? { enabled: false, seconds: 0 }) };
+  const roundRobin = target instanceof net.Server ? roundRobinHandleOf(target) : null;
+  if (roundRobin) return { ...(acceptedLinger(roundRobin) ?? { enabled: false, seconds: 0 }) };
   return readLinger(descriptorOfTarget(target));
 }
 
@@ -63,11 +68,21 @@ export function writeLinger(fd: number, enabled: boolean, seconds: number): void
 }
 
 function applyLinger(target: LingerTarget, enabled: boolean, seconds: number): void {
+  const roundRobin = target instanceof net.Server ? roundRobinHandleOf(target) : null;
+  if (roundRobin) {
+    roundRobin[kAcceptedLinger] = { enabled, seconds };
+    hookAccepted(roundRobin);
+    return;
+  }
   const handle = tcpHandleOf(target);
   writeLinger(descriptorOf(handle), enabled, seconds);
   if (!enabled || seconds === 0) return;
-  if (target instanceof net.Server) guardAcceptedSockets(target);
+  if (target instanceof net.Server) hookAccepted(handle);
   else guardClose(handle);
+}
+
+function acceptedLinger(handle: RoundRobinHandle): LingerOption | undefined {
+  return handle[kAcceptedLinger] as LingerOption | undefined;
 }
 
 function deferLinger(target: LingerTarget, option: LingerOption): void {
@@ -90,24 +105,42 @@ function deferLinger(target: LingerTarget, option: LingerOption): void {
   });
 }
 
+type Listener = (InternalHandle | RoundRobinHandle) & {
+  onconnection?: (err: number, client?: InternalHandle) => unknown;
+};
+
 /**
- * Accepted sockets inherit the listening socket's linger: guard each one as
- * libuv hands it over, before Node sees it, since Node itself closes some
- * at once (over maxConnections) before any 'connection' event.
+ * Sees each accepted socket as libuv (or, in a round-robin cluster worker,
+ * the IPC channel) hands it over, before Node does, since Node itself
+ * closes some at once (over maxConnections) before any 'connection' event.
  */
-function guardAcceptedSockets(server: net.Server): void {
-  const handle = (server as { _handle?: InternalHandle & { onconnection?: Function } })._handle;
-  if (!handle || handle[kServerGuard] || typeof handle.onconnection !== 'function') return;
-  handle[kServerGuard] = true;
-  const onconnection = handle.onconnection;
-  handle.onconnection = function guardAccepted(this: unknown, err: number, client?: InternalHandle) {
+function hookAccepted(listener: Listener): void {
+  if (listener[kServerGuard] || typeof listener.onconnection !== 'function') return;
+  listener[kServerGuard] = true;
+  const onconnection = listener.onconnection;
+  listener.onconnection = function lingerAccepted(this: Listener, err: number, client?: InternalHandle) {
     if (client) {
       try {
-        guardClose(client);
+        onAccepted(this, client);
       } catch {
-        // Already gone: no close of ours to guard.
+        // Already gone: Node sees that on its first read; nothing to set or guard.
       }
     }
     return onconnection.call(this, err, client);
   };
+}
+
+/**
+ * A real listener's socket inherited its linger, n > 0 when this hook went
+ * in: guard it (harmless if it is off by now). One a round-robin worker
+ * received gets the stored setting, and the guard if that is n > 0.
+ */
+function onAccepted(listener: Listener, client: InternalHandle): void {
+  const option = acceptedLinger(listener as RoundRobinHandle);
+  if (option === undefined) {
+    guardClose(client);
+    return;
+  }
+  writeLinger(descriptorOf(client), option.enabled, option.seconds);
+  if (option.enabled && option.seconds > 0) guardClose(client);
 }

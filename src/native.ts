@@ -7,7 +7,8 @@ export interface NativeBinding {
   /** Each returns 0 or a negative libuv error number. */
   setLinger(sock: number, enabled: boolean, seconds: number): number;
   getLinger(sock: number, out: Int32Array): number;
-  shutdown(sock: number, how: 0 | 1 | 2): number;
+  /** shutdown(SHUT_WR / SD_SEND): the read side is the library's own (src/shutdown.ts). */
+  shutdownWrite(sock: number): number;
   tcpInfo(sock: number, out: Float64Array): number;
   /**
    * out[i] = what socks[i] sent that the peer has not acknowledged (0: all of

@@ -2,7 +2,7 @@
 // state kept consistent, and Winsock's read-side semantics on every platform.
 import * as net from 'node:net';
 import { errnoOf, invalidArgValue, systemError } from './errors';
-import { descriptorOf, isPending, tcpHandleOf, validateSocket } from './handle';
+import { descriptorOf, isPending, tcpHandleOf, validateSocket, validateStreamControl } from './handle';
 import { native } from './native';
 import { filterReads } from './reading';
 
@@ -25,6 +25,7 @@ export function shutdown(socket: net.Socket, how: ShutdownHow): void {
   validateSocket(socket);
   if (how !== 'read' && how !== 'write' && how !== 'both')
     throw invalidArgValue('how', how, "must be one of: 'read', 'write', 'both'");
+  validateStreamControl(socket);
   if (isPending(socket)) throw systemError(errnoOf('ENOTCONN'), 'shutdown');
   const fd = descriptorOf(tcpHandleOf(socket));
   if (how !== 'write') shutdownRead(socket, fd);
@@ -38,7 +39,7 @@ function shutdownWrite(socket: net.Socket, fd: number): void {
   // end() sends it after the flush, through libuv's own shutdown(2).
   const isTls = (socket as { encrypted?: boolean }).encrypted === true;
   if (!isTls && socket.writableLength === 0) {
-    const err = native.shutdown(fd, 1);
+    const err = native.shutdownWrite(fd);
     if (err !== 0) throw systemError(err, 'shutdown');
   }
   socket.end();

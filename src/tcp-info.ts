@@ -1,7 +1,10 @@
 // getTcpInfo(): the kernel's view of a connection, the same shape everywhere.
 import * as net from 'node:net';
 import { systemError } from './errors';
-import { descriptorOf, tcpHandleOf, validateTarget } from './handle';
+import {
+  connectionPhase, descriptorOf, roundRobinHandleOf, tcpHandleOf, validateTarget,
+  type InternalHandle,
+} from './handle';
 import { native } from './native';
 
 export type TcpState =
@@ -24,10 +27,35 @@ export interface TcpInfo {
 
 const infoOut = new Float64Array(3);
 
-/** Reads the kernel's TCP state and send-queue figures for a socket or server. */
+/**
+ * Reads the kernel's TCP state and send-queue figures for a socket or server.
+ * Before there is a kernel connection to ask, the answer says where the
+ * socket is: a socket whose connect() has not made its OS socket yet (that
+ * happens on the next tick) is SYN_SENT with unknown counts; one never
+ * connected is CLOSED with nothing queued. A destroyed socket or closed
+ * server throws ERR_SOCKET_CLOSED. A cluster worker's round-robin listener
+ * has no socket of its own (the primary listens): LISTEN, counts unknown.
+ */
 export function getTcpInfo(target: net.Socket | net.Server): TcpInfo {
   validateTarget(target);
-  return readTcpInfo(descriptorOf(tcpHandleOf(target)));
+  if (target instanceof net.Server) {
+    if (roundRobinHandleOf(target)) return { state: 'LISTEN', unsentBytes: null, unackedBytes: null };
+    return readTcpInfo(descriptorOf(tcpHandleOf(target)));
+  }
+  const phase = connectionPhase(target);
+  if (phase === 'unconnected') return { state: 'CLOSED', unsentBytes: 0, unackedBytes: 0 };
+  const handle = tcpHandleOf(target);
+  if (phase === 'connecting' && !hasOsSocket(handle))
+    return { state: 'SYN_SENT', unsentBytes: null, unackedBytes: null };
+  return readTcpInfo(descriptorOf(handle));
+}
+
+/**
+ * libuv creates (and binds) the OS socket in uv_tcp_connect(); until then
+ * getsockname fails. `fd` cannot tell: it is -1 on Windows either way.
+ */
+function hasOsSocket(handle: InternalHandle): boolean {
+  return handle.getsockname !== undefined && handle.getsockname({}) === 0;
 }
 
 export function readTcpInfo(fd: number): TcpInfo {

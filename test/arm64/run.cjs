@@ -52,7 +52,7 @@ test('loads this platform\'s prebuild through node-gyp-build (CJS and ESM)', asy
   const expected = process.env.SOCKET_LINGER_EXPECT_PREBUILD || `${process.platform}-${process.arch}`;
   assert.match(file, new RegExp(`prebuilds[\\\\/]${expected}[\\\\/]socket-linger[^\\\\/]*\\.node$`));
   console.log(`# ${process.version} ${process.platform}-${process.arch}: ${path.relative(ROOT, file)}`);
-  for (const name of ['setLinger', 'getLinger', 'shutdown', 'tcpInfo', 'unacknowledged']) {
+  for (const name of ['setLinger', 'getLinger', 'shutdownWrite', 'tcpInfo', 'unacknowledged']) {
     assert.equal(typeof native[name], 'function', name);
   }
   const esm = await import(path.join(DIST, 'index.mjs'));
