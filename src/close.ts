@@ -6,7 +6,7 @@
 // blocks the event loop: the waiting is done in timers.
 import * as net from 'node:net';
 import { errnoOf, invalidArgType, systemError } from './errors';
-import { descriptorOf, tcpHandleOf, validateSocket } from './handle';
+import { connectionPhase, descriptorOf, tcpHandleOf, validateSocket, validateStreamControl } from './handle';
 import { readLinger, writeLinger } from './linger';
 import { native } from './native';
 import { closeOf, peerResetOn, startClose, type CloseKind, type CloseResult, type JoinOptions } from './socket-close';
@@ -122,11 +122,8 @@ function validateClose(
 ): { signal?: AbortSignal; timeout: number } {
   validateSocket(socket);
   const validated = validateOptions(options, withTimeout);
-  // Read what the close will call: Node's HTTP/2 socket proxy throws here.
-  void socket.end;
-  void socket.destroy;
-  if (!socket.destroyed && !socket.connecting && (socket as { _handle?: unknown })._handle == null)
-    throw systemError(errnoOf('ENOTCONN'), 'shutdown');
+  validateStreamControl(socket);
+  if (connectionPhase(socket) === 'unconnected') throw systemError(errnoOf('ENOTCONN'), 'shutdown');
   return validated;
 }
 
