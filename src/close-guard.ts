@@ -10,6 +10,8 @@ import { native } from './native';
 export interface CloseWatcher {
   /** Just before the OS socket closes: `reset` for resetAndDestroy(). */
   onHandleClosing(how: 'close' | 'reset'): void;
+  /** Just after: the FIN or RST is out ('close' follows a loop turn later). */
+  onHandleClosed(): void;
   /** The socket was ref()'d or unref()'d. */
   onRefChange(): void;
 }
@@ -82,6 +84,7 @@ function install(handle: Guarded): Guard {
       return close.call(this, callback);
     } finally {
       releaseHeld();
+      guard.watcher?.onHandleClosed();
     }
   };
   // resetAndDestroy(): linger {on, 0} and close, as libuv's own reset does,
@@ -104,6 +107,7 @@ function install(handle: Guarded): Guard {
         close.call(this, callback);
       } finally {
         releaseHeld();
+        guard.watcher?.onHandleClosed();
       }
       return 0;
     };

@@ -93,6 +93,8 @@ class SocketClose implements CloseWatcher {
   private peerFinished = false;
   private peerSent = false;
   private closingOurselves = false;
+  private finished = false;
+  private readonly whenClosed: (() => void)[] = [];
   private stopWatching = () => {};
 
   constructor(
@@ -104,7 +106,11 @@ class SocketClose implements CloseWatcher {
     guardClose(handle, false);
     watchClose(handle, this);
     socket.on('error', this.onError);
-    socket.once('close', this.onClosed);
+    // Node emits a destroy's 'error' before its 'close': absorbed until then.
+    socket.once('close', () => {
+      this.finish();
+      socket.off('error', this.onError);
+    });
   }
 
   /** A caller of any close function: shares this close's result. */
@@ -139,9 +145,11 @@ class SocketClose implements CloseWatcher {
   resetNow(): Promise<CloseResult> {
     if (this.outcome === undefined) return this.join({ signal: AbortSignal.abort() });
     const start = performance.now();
-    this.resetConnection();
-    return new Promise((resolve) => this.socket.once('close', () => resolve(withElapsed(
-      { type: 'abortive', waited: false, timedOut: false, delivered: false }, start))));
+    return new Promise((resolve) => {
+      this.whenClosed.push(() => resolve(withElapsed(
+        { type: 'abortive', waited: false, timedOut: false, delivered: false }, start)));
+      this.resetConnection();
+    });
   }
 
   begin(): void {
@@ -221,6 +229,10 @@ class SocketClose implements CloseWatcher {
     }
   }
 
+  onHandleClosed(): void {
+    this.finish();
+  }
+
   onRefChange(): void {
     this.refTimer();
   }
@@ -237,14 +249,17 @@ class SocketClose implements CloseWatcher {
     queueMicrotask(() => this.closeNow());
   };
 
-  private readonly onClosed = (): void => {
+  /** The handle is closed (the guard saw it, or at the latest 'close'): the result. */
+  private readonly finish = (): void => {
+    if (this.finished) return;
+    this.finished = true;
     this.clearTimer();
     this.stopWatching();
     watchClose(this.handle, undefined);
     closes.delete(this.socket);
-    this.socket.off('error', this.onError);
     for (const [signal, onAbort] of this.aborts) signal.removeEventListener('abort', onAbort);
     this.aborts.length = 0;
+    for (const then of this.whenClosed.splice(0)) then();
     if (this.outcome !== undefined) return;
     const type = this.resetSent || this.resetReceived ? 'abortive' : 'graceful';
     const delivered = type === 'abortive' || !this.flushed ? false : this.acknowledged ? true : null;

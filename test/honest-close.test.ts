@@ -804,3 +804,57 @@ describe('14: a guarded socket handed to another process (child.send)', () => {
     expect(blockedMs).toBeLessThan(200);
   });
 });
+
+describe("a close's promise settles before the socket's 'close' event", () => {
+  // `await closeSocket(s); await once(s, 'close')` is how callers wait for
+  // the handle: the promise must settle when the OS socket is closed, before
+  // Node's 'close' (a loop turn later), or that second await never returns.
+  for (const [name, close] of [
+    ['abortiveClose', (s: net.Socket) => abortiveClose(s)],
+    ['closeSocket, linger 0', (s: net.Socket) => { setLinger(s, true, 0); return closeSocket(s); }],
+    ['closeSocket, linger 2, aborted', (s: net.Socket) => {
+      setLinger(s, true, 2);
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 50);
+      return closeSocket(s, { signal: controller.signal });
+    }],
+    ['gracefulShutdown, timeout 100', (s: net.Socket) => gracefulShutdown(s, { timeout: 100 })],
+  ] as const) {
+    it(name, async () => {
+      const server = net.createServer({ pauseOnConnect: true });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+      const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      const clientErrors: string[] = [];
+      client.on('error', (e: NodeJS.ErrnoException) => clientErrors.push(e.code ?? 'error'));
+      const [peer] = await accepted;
+      cleanups.push(() => { peer.destroy(); client.destroy(); server.close(); });
+      peer.write(Buffer.alloc(4 << 20)); // queued to a client that does not read
+      let closeEmitted = false;
+      peer.once('close', () => { closeEmitted = true; });
+      const result = await close(peer);
+      expect({ type: result.type, closeEmittedBeforeSettling: closeEmitted }).toEqual({ type: 'abortive', closeEmittedBeforeSettling: false });
+      const closed = await Promise.race([once(peer, 'close').then(() => true), delay(2000).then(() => false)]);
+      expect(closed, "'close' came after the promise").toBe(true);
+      await waitForClientReset(client, clientErrors);
+    });
+  }
+});
+
+/**
+ * The client (which never read, nor sent a FIN) reads CLOSED once the server's
+ * RST is in; a FIN would leave it in CLOSE_WAIT. (A Node peer may report the
+ * reset as 'end', so its kernel state decides; if Node read the reset as an
+ * error and destroyed the socket, that error must be ECONNRESET.)
+ */
+async function waitForClientReset(client: net.Socket, errors: string[]) {
+  const deadline = Date.now() + 2000;
+  const stateOf = () => { try { return getTcpInfo(client).state; } catch { return `destroyed after ${errors.join() || 'no error'}`; } };
+  let state = stateOf();
+  while (state !== 'CLOSED' && !state.startsWith('destroyed') && Date.now() < deadline) {
+    await delay(5);
+    state = stateOf();
+  }
+  expect(state).toMatch(/^CLOSED$|^destroyed after ECONNRESET$/);
+}
