@@ -47,10 +47,11 @@ sed 's/^/#   /' "$WORK/contents.txt"
 
 tarball_contents() {
   local bad
-  bad=$(grep -vE '^(package\.json|README\.md|LICENSE|binding\.gyp|dist/[^/]+\.(js|mjs|d\.ts|d\.mts)|native/[^/]+\.(cc|h)|prebuilds/[a-z0-9]+-[a-z0-9]+/[^/]+\.node)$' "$WORK/contents.txt")
+  bad=$(grep -vE '^(package\.json|README\.md|LICENSE|binding\.gyp|dist/([a-z0-9-]+/)?[^/]+\.(js|mjs|d\.ts|d\.mts)|native/[^/]+\.(cc|h)|prebuilds/[a-z0-9]+-[a-z0-9]+/[^/]+\.node)$' "$WORK/contents.txt")
   [ -z "$bad" ] || { echo "unexpected files:"; echo "$bad"; return 1; }
   for f in package.json README.md LICENSE binding.gyp dist/index.js dist/index.mjs dist/index.d.ts \
-           dist/index.d.mts dist/cli.js native/addon.cc; do
+           dist/index.d.mts dist/cli.js dist/http.js dist/http.mjs dist/http.d.ts dist/http.d.mts \
+           dist/http/lingering.js dist/http/drain.js native/addon.cc; do
     grep -qxF "$f" "$WORK/contents.txt" || { echo "missing $f"; return 1; }
   done
   grep -q "^prebuilds/$host/" "$WORK/contents.txt" || { echo "no prebuild for $host"; return 1; }

@@ -46,7 +46,7 @@ const lingerOut = new Int32Array(2);
  * close seen here, or by the addon, linger off, when the thread's
  * environment goes away.
  */
-export function guardClose(handle: InternalHandle, hold = true): void {
+export function guardClose(handle: InternalHandle, { hold = true }: { hold?: boolean } = {}): void {
   const guarded = handle as Guarded;
   let guard = guarded[kGuard];
   if (guard === undefined) guard = install(guarded);

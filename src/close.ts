@@ -9,7 +9,9 @@ import { errnoOf, invalidArgType, systemError } from './errors';
 import { connectionPhase, descriptorOf, tcpHandleOf, validateSocket, validateStreamControl } from './handle';
 import { readLinger, writeLinger } from './linger';
 import { native } from './native';
-import { closeOf, peerResetOn, startClose, type CloseKind, type CloseResult, type JoinOptions } from './socket-close';
+import {
+  closeOf, peerResetOn, startClose, type CloseKind, type CloseResult, type JoinOptions, type ReadLimits,
+} from './socket-close';
 import { validateTimeout } from './validate';
 
 export type { CloseResult } from './socket-close';
@@ -82,18 +84,26 @@ export function abortiveClose(socket: net.Socket): Promise<CloseResult> {
 export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownOptions): Promise<CloseResult> {
   return settle(() => {
     const { signal, timeout } = validateClose(socket, options, true);
-    const join: JoinOptions = { signal, timeoutMs: timeout };
-    const inFlight = closeOf(socket);
-    if (inFlight) return inFlight.join(join);
-    if (socket.connecting) return abortConnect(socket);
-    const handle = tcpHandleOf(socket);
-    const fd = descriptorOf(handle);
-    if (signal?.aborted) return startClose(socket, handle, 'reset', {});
-    // The sequence closes gracefully, whoever closes in the end (Node's
-    // auto-destroy or us): no linger 0 (RST), no linger n (a blocking close).
-    writeLinger(fd, false, 0);
-    return startClose(socket, handle, 'sequence', join);
+    return shutdownSequence(socket, { signal, timeoutMs: timeout });
   });
+}
+
+/**
+ * The shutdown sequence with a lingering close's read limits (nginx's
+ * lingering_timeout, a byte budget): for socket-linger/http. Arguments are
+ * the caller's to validate; throws like the public functions do.
+ */
+export function shutdownSequence(socket: net.Socket, join: JoinOptions, limits?: ReadLimits): Promise<CloseResult> {
+  const inFlight = closeOf(socket);
+  if (inFlight) return inFlight.join(join);
+  if (socket.connecting) return abortConnect(socket);
+  const handle = tcpHandleOf(socket);
+  const fd = descriptorOf(handle);
+  if (join.signal?.aborted) return startClose(socket, handle, 'reset', {});
+  // The sequence closes gracefully, whoever closes in the end (Node's
+  // auto-destroy or us): no linger 0 (RST), no linger n (a blocking close).
+  writeLinger(fd, false, 0);
+  return startClose(socket, handle, 'sequence', join, limits);
 }
 
 // ---------------------------------------------------------------------------

@@ -5,8 +5,12 @@
 import type * as net from 'node:net';
 import type { InternalHandle } from './handle';
 
-/** Return false to swallow the read: later filters and Node's stream never see it. */
-export type ReadFilter = (hasData: boolean) => boolean;
+/**
+ * Sees a read before Node's stream: `data` is what arrived (Node sizes the
+ * buffer to the bytes read), undefined for EOF or a read error. Return false
+ * to swallow it: later filters and Node's stream never see it.
+ */
+export type ReadFilter = (data: ArrayBuffer | undefined) => boolean;
 
 const kFilters = Symbol('socket-linger.readFilters');
 
@@ -33,7 +37,7 @@ export function filterReads(socket: net.Socket, filter: ReadFilter): (() => void
     const onread = handle.onread;
     handle.onread = function filteredRead(this: Filtered, buffer?: ArrayBuffer) {
       const hasData = buffer !== undefined;
-      for (let i = 0; i < list.length; i++) if (!list[i](hasData)) return;
+      for (let i = 0; i < list.length; i++) if (!list[i](buffer)) return;
       const result = onread.call(this, buffer);
       // Node stops reading when its buffer is full (a paused app): a filter
       // still has to see the peer's FIN or reset. Never after EOF, which

@@ -51,6 +51,19 @@ export interface JoinOptions {
   timeoutMs?: number;
 }
 
+/**
+ * A lingering close's bounds on a peer that keeps sending (nginx's
+ * lingering_timeout and a byte budget): past either the close ends with
+ * linger off, as nginx's does, and is `abortive` if the peer was still
+ * sending when it ended (what it sends next is reset by the kernel).
+ */
+export interface ReadLimits {
+  /** ms without data from the peer. */
+  idleTimeoutMs?: number;
+  /** Bytes read and discarded (or passed on) during the close. */
+  maxBytes?: number;
+}
+
 type Outcome = Omit<CloseResult, 'elapsedMs'>;
 
 const closes = new WeakMap<net.Socket, SocketClose>();
@@ -62,9 +75,9 @@ export function closeOf(socket: net.Socket): SocketClose | undefined {
 
 /** Starts the one close of `socket`; the caller's promise is the first join. */
 export function startClose(
-  socket: net.Socket, handle: InternalHandle, kind: CloseKind, options: JoinOptions,
+  socket: net.Socket, handle: InternalHandle, kind: CloseKind, options: JoinOptions, limits: ReadLimits = {},
 ): Promise<CloseResult> {
-  const close = new SocketClose(socket, handle, kind);
+  const close = new SocketClose(socket, handle, kind, limits);
   const joined = close.join(options);
   close.begin();
   return joined;
@@ -92,6 +105,8 @@ class SocketClose implements CloseWatcher {
   private acknowledged = false;
   private peerFinished = false;
   private peerSent = false;
+  private peerBytes = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   private closingOurselves = false;
   private finished = false;
   private readonly whenClosed: (() => void)[] = [];
@@ -101,9 +116,10 @@ class SocketClose implements CloseWatcher {
     private readonly socket: net.Socket,
     private readonly handle: InternalHandle,
     private readonly kind: CloseKind,
+    private readonly limits: ReadLimits = {},
   ) {
     closes.set(socket, this);
-    guardClose(handle, false);
+    guardClose(handle, { hold: false }); // the kernel linger is off while a close runs
     watchClose(handle, this);
     socket.on('error', this.onError);
     // Node emits a destroy's 'error' before its 'close': absorbed until then.
@@ -169,8 +185,8 @@ class SocketClose implements CloseWatcher {
       case 'linger':
         // Reads are swallowed (EOF too, or Node would close the socket);
         // a reset ends the wait: nothing more can be delivered.
-        filterReads(socket, (hasData) => {
-          if (hasData) this.peerSent = true;
+        filterReads(socket, (data) => {
+          if (data !== undefined) this.onPeerData(data.byteLength);
           else this.onHangUp(false);
           return false;
         });
@@ -181,18 +197,19 @@ class SocketClose implements CloseWatcher {
         // Data still reaches the app while it takes it; once its buffer is
         // full (a paused stream) or nobody listens, it is drained. The
         // peer's FIN completes the sequence whatever the app's flow state.
-        filterReads(socket, (hasData) => {
-          if (!hasData) {
+        filterReads(socket, (data) => {
+          if (data === undefined) {
             this.onHangUp(true);
             return true;
           }
-          this.peerSent = true;
+          if (!this.onPeerData(data.byteLength)) return false;
           const listening = socket.listenerCount('data') > 0 || socket.listenerCount('readable') > 0;
           return listening && socket.readableLength < socket.readableHighWaterMark;
         });
         break;
     }
     preventAutoDestroy(socket);
+    if (this.limits.idleTimeoutMs !== undefined) this.armIdleTimer(this.limits.idleTimeoutMs);
     this.afterFlush(() => {
       this.stopWatching = whenDelivered(socket, () => {
         this.acknowledged = true;
@@ -210,7 +227,7 @@ class SocketClose implements CloseWatcher {
     if (this.handleClosing) return;
     this.handleClosing = true;
     this.stopWatching();
-    this.clearTimer();
+    this.clearTimers();
     if (this.outcome !== undefined) return; // settled already (release): nothing to learn
     // Someone else's close cut this one short while the peer was still
     // sending (data came, its FIN did not): what it sends next reaches a
@@ -253,7 +270,7 @@ class SocketClose implements CloseWatcher {
   private readonly finish = (): void => {
     if (this.finished) return;
     this.finished = true;
-    this.clearTimer();
+    this.clearTimers();
     this.stopWatching();
     watchClose(this.handle, undefined);
     closes.delete(this.socket);
@@ -265,6 +282,37 @@ class SocketClose implements CloseWatcher {
     const delivered = type === 'abortive' || !this.flushed ? false : this.acknowledged ? true : null;
     this.settle({ type, waited: this.kind === 'linger' || this.kind === 'sequence', timedOut: this.timedOut, delivered });
   };
+
+  /** Data from the peer during the close; false once past the read limits (the close ends). */
+  private onPeerData(bytes: number): boolean {
+    this.peerSent = true;
+    this.peerBytes += bytes;
+    const { idleTimeoutMs, maxBytes } = this.limits;
+    if (maxBytes !== undefined && this.peerBytes > maxBytes) {
+      this.endAtLimit(true);
+      return false;
+    }
+    if (idleTimeoutMs !== undefined) this.armIdleTimer(idleTimeoutMs);
+    return true;
+  }
+
+  private armIdleTimer(ms: number): void {
+    if (this.idleTimer !== undefined) this.idleTimer.refresh();
+    else {
+      this.idleTimer = setTimeout(() => inSlices(() => this.endAtLimit(false)), ms);
+      this.refTimer();
+    }
+  }
+
+  /** Past a read limit: close with linger off, as nginx does. */
+  private endAtLimit(peerStillSending: boolean): void {
+    if (this.handleClosing) return;
+    // A quiet peer gets our FIN (sent already) and a plain close; one that
+    // is still sending gets the kernel's RST for its next bytes: say so.
+    if (peerStillSending) this.resetSent = true;
+    else this.peerSent = false;
+    this.closeNow();
+  }
 
   /**
    * The peer's FIN, or a read error (libuv may report a reset as either: the
@@ -342,7 +390,7 @@ class SocketClose implements CloseWatcher {
   }
 
   private armTimer(): void {
-    this.clearTimer();
+    if (this.timer !== undefined) clearTimeout(this.timer);
     const remaining = Math.max(0, this.deadline - performance.now());
     this.timer = remaining > MAX_TIMER_MS
       ? setTimeout(() => this.armTimer(), MAX_TIMER_MS)
@@ -353,15 +401,20 @@ class SocketClose implements CloseWatcher {
 
   /** The deadline keeps the process alive only while the socket would. */
   private refTimer(): void {
-    if (this.timer === undefined) return;
     const hasRef = (this.handle as { hasRef?: () => boolean }).hasRef;
-    if (hasRef === undefined || hasRef.call(this.handle)) this.timer.ref();
-    else this.timer.unref();
+    const ref = hasRef === undefined || hasRef.call(this.handle);
+    for (const timer of [this.timer, this.idleTimer]) {
+      if (timer === undefined) continue;
+      if (ref) timer.ref();
+      else timer.unref();
+    }
   }
 
-  private clearTimer(): void {
+  private clearTimers(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     this.timer = undefined;
+    this.idleTimer = undefined;
   }
 }
 
