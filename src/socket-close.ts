@@ -187,7 +187,7 @@ class SocketClose implements CloseWatcher {
         // a reset ends the wait: nothing more can be delivered.
         filterReads(socket, (data) => {
           if (data !== undefined) this.onPeerData(data.byteLength);
-          else this.onHangUp(false);
+          else this.onHangUp();
           return false;
         });
         break;
@@ -199,7 +199,9 @@ class SocketClose implements CloseWatcher {
         // peer's FIN completes the sequence whatever the app's flow state.
         filterReads(socket, (data) => {
           if (data === undefined) {
-            this.onHangUp(true);
+            // Node tells a read error from EOF (it destroys the socket with
+            // the error, which the guard then sees): decide after it has.
+            queueMicrotask(() => this.onHangUp());
             return true;
           }
           if (!this.onPeerData(data.byteLength)) return false;
@@ -234,6 +236,9 @@ class SocketClose implements CloseWatcher {
     // closed socket and is reset (node:http's destroySoon(), say).
     if (how === 'reset' || (!this.closingOurselves && this.peerSent && !this.peerFinished)) this.resetSent = true;
     this.flushed = this.socket.writableLength === 0;
+    // Node destroys a socket whose read or write failed (ECONNRESET, EPIPE)
+    // with that error: it is set before the handle closes, emitted after.
+    if (isSystemError(this.socket.errored)) this.resetReceived = true;
     try {
       const fd = descriptorOf(this.handle);
       if (native.getLinger(fd, lingerOut) === 0 && lingerOut[0] === 1 && lingerOut[1] === 0) this.resetSent = true;
@@ -259,7 +264,7 @@ class SocketClose implements CloseWatcher {
   private readonly onError = (error: Error): void => {
     // A failed read or write during the close: the connection was reset.
     // (Stream errors, a write after end() say, say nothing about the peer.)
-    if (typeof (error as { errno?: unknown }).errno !== 'number') return;
+    if (!isSystemError(error)) return;
     this.resetReceived = true;
     // With auto-destroy off (the close owns the socket) Node only reports a
     // failed write: the connection is gone, close it.
@@ -318,7 +323,8 @@ class SocketClose implements CloseWatcher {
    * The peer's FIN, or a read error (libuv may report a reset as either: the
    * socket's kernel state tells them apart).
    */
-  private onHangUp(letNodeSee: boolean): void {
+  private onHangUp(): void {
+    if (this.handleClosing) return; // a read error: Node closed the socket with it
     let reset = false;
     try {
       reset = peerResetOn(descriptorOf(this.handle));
@@ -327,9 +333,7 @@ class SocketClose implements CloseWatcher {
     }
     if (reset) {
       this.resetReceived = true;
-      // A read error that Node sees destroys the socket itself.
-      if (!letNodeSee) this.closeNow();
-      else queueMicrotask(() => this.closeNow());
+      this.closeNow();
       return;
     }
     this.peerFinished = true;
@@ -416,6 +420,10 @@ class SocketClose implements CloseWatcher {
     this.timer = undefined;
     this.idleTimer = undefined;
   }
+}
+
+function isSystemError(error: unknown): boolean {
+  return typeof (error as { errno?: unknown } | null)?.errno === 'number';
 }
 
 function withElapsed(outcome: Outcome, start: number): CloseResult {

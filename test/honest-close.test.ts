@@ -858,3 +858,30 @@ async function waitForClientReset(client: net.Socket, errors: string[]) {
   }
   expect(state).toMatch(/^CLOSED$|^destroyed after ECONNRESET$/);
 }
+
+describe('gracefulShutdown: a reset after our FIN was acknowledged', () => {
+  // The poller sees our FIN acknowledged first; the peer's RST then comes as
+  // a read error, which Node (not the package's filter) tells from an EOF.
+  it('is abortive, not a completed sequence', async () => {
+    const server = net.createServer({ allowHalfOpen: true });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    client.on('error', () => {});
+    await once(client, 'connect');
+    const [peer] = await accepted;
+    cleanups.push(() => { client.destroy(); peer.destroy(); server.close(); });
+    peer.resume();
+    let peerState = '';
+    peer.on('end', () => setTimeout(() => {
+      peerState = getTcpInfo(peer).state; // our FIN is in: CLOSE_WAIT
+      setLinger(peer, true, 0);
+      peer.destroy();
+    }, 60)); // > the poller's 10 ms tick: the acknowledgement was seen
+    const result = await gracefulShutdown(client, { timeout: 3000 });
+    expect(peerState).toBe('CLOSE_WAIT');
+    expect(result).toMatchObject({ type: 'abortive', timedOut: false, delivered: false });
+    expect(result.elapsedMs).toBeLessThan(1500);
+  });
+});
