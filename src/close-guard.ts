@@ -19,7 +19,6 @@ export interface CloseWatcher {
 interface Guard {
   /** The second reference held on POSIX (holdSocket), or -1. */
   held: number;
-  closedWithReset: boolean;
   watcher: CloseWatcher | undefined;
 }
 
@@ -62,13 +61,8 @@ export function watchClose(handle: InternalHandle, watcher: CloseWatcher | undef
   if (guard !== undefined) guard.watcher = watcher;
 }
 
-/** Whether a guarded handle was closed with linger {on, 0} or reset(): an RST. */
-export function closedWithReset(handle: InternalHandle): boolean {
-  return (handle as Guarded)[kGuard]?.closedWithReset === true;
-}
-
 function install(handle: Guarded): Guard {
-  const guard: Guard = { held: -1, closedWithReset: false, watcher: undefined };
+  const guard: Guard = { held: -1, watcher: undefined };
   handle[kGuard] = guard;
   // Once only: the same fd number may be held for another socket later.
   const releaseHeld = () => {
@@ -79,7 +73,7 @@ function install(handle: Guarded): Guard {
   handle.close = function closeWithoutBlocking(this: Guarded, callback?: () => void) {
     openGuardedHandles.delete(this);
     guard.watcher?.onHandleClosing('close');
-    guard.closedWithReset = releaseBlockingLinger(this);
+    releaseBlockingLinger(this);
     try {
       return close.call(this, callback);
     } finally {
@@ -102,7 +96,6 @@ function install(handle: Guarded): Guard {
       if (!armed) return reset.call(this, callback);
       openGuardedHandles.delete(this);
       guard.watcher?.onHandleClosing('reset');
-      guard.closedWithReset = true;
       try {
         close.call(this, callback);
       } finally {
@@ -165,16 +158,14 @@ function releaseBlockingLingers(): [number, number][] {
   return released;
 }
 
-/** Switches a nonzero linger off; returns true when linger {on, 0} is in force (an RST). */
-function releaseBlockingLinger(handle: InternalHandle, released?: [number, number][]): boolean {
+/** Switches a nonzero linger off (linger 0 stays: an RST, as asked); records what it changed. */
+function releaseBlockingLinger(handle: InternalHandle, released?: [number, number][]): void {
   try {
     const fd = descriptorOf(handle);
-    if (native.getLinger(fd, lingerOut) !== 0 || lingerOut[0] !== 1) return false;
-    if (lingerOut[1] === 0) return true;
+    if (native.getLinger(fd, lingerOut) !== 0 || lingerOut[0] !== 1 || lingerOut[1] === 0) return;
     released?.push([fd, lingerOut[1]]);
     native.setLinger(fd, false, 0);
   } catch {
     // Already closed underneath: nothing can block.
   }
-  return false;
 }

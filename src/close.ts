@@ -44,8 +44,8 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
     const { signal } = validateClose(socket, options, false);
     const inFlight = closeOf(socket);
     if (inFlight) return inFlight.join({ signal });
-    if (socket.connecting) return abortConnect(socket);
     const handle = tcpHandleOf(socket);
+    if (socket.connecting) return startClose(socket, handle, 'abandon', {});
     const fd = descriptorOf(handle);
     const linger = readLinger(fd);
     let kind: CloseKind;
@@ -67,9 +67,10 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
 export function abortiveClose(socket: net.Socket): Promise<CloseResult> {
   return settle(() => {
     validateClose(socket, undefined, false);
-    if (socket.connecting) return abortConnect(socket);
+    const inFlight = closeOf(socket);
+    if (inFlight) return inFlight.resetNow();
     const handle = tcpHandleOf(socket);
-    return closeOf(socket)?.resetNow() ?? startClose(socket, handle, 'reset', {});
+    return startClose(socket, handle, socket.connecting ? 'abandon' : 'reset', {});
   });
 }
 
@@ -96,8 +97,8 @@ export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownO
 export function shutdownSequence(socket: net.Socket, join: JoinOptions, limits?: ReadLimits): Promise<CloseResult> {
   const inFlight = closeOf(socket);
   if (inFlight) return inFlight.join(join);
-  if (socket.connecting) return abortConnect(socket);
   const handle = tcpHandleOf(socket);
+  if (socket.connecting) return startClose(socket, handle, 'abandon', {});
   const fd = descriptorOf(handle);
   if (join.signal?.aborted) return startClose(socket, handle, 'reset', {});
   // The sequence closes gracefully, whoever closes in the end (Node's
@@ -107,19 +108,6 @@ export function shutdownSequence(socket: net.Socket, join: JoinOptions, limits?:
 }
 
 // ---------------------------------------------------------------------------
-
-/**
- * Closing a socket still connecting: there is no connection to end. The
- * attempt is aborted (a late SYN-ACK gets an RST from the kernel).
- */
-function abortConnect(socket: net.Socket): Promise<CloseResult> {
-  const start = performance.now();
-  socket.destroy();
-  return new Promise((resolve) => socket.once('close', () => resolve({
-    type: 'abortive', waited: false, timedOut: false, delivered: false,
-    elapsedMs: Math.round((performance.now() - start) * 10) / 10,
-  })));
-}
 
 /**
  * Everything checked before any effect: the socket (a stream Node lets us

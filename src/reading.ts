@@ -25,12 +25,11 @@ function streamHandleOf(socket: net.Socket): Filtered | null {
  * Routes every later read of `socket` through `filter`, after the filters
  * already installed (so shutdown('read')'s rule survives a close), and makes
  * sure libuv is reading, and keeps reading while any filter is installed.
- * Returns a function that removes the filter, or null if the socket cannot
- * be read from (no handle).
+ * Filters stay for the socket's life (a close or a read shutdown is final).
  */
-export function filterReads(socket: net.Socket, filter: ReadFilter): (() => void) | null {
+export function filterReads(socket: net.Socket, filter: ReadFilter): void {
   const handle = streamHandleOf(socket);
-  if (!handle?.onread) return null;
+  if (!handle?.onread) return;
   let filters = handle[kFilters];
   if (filters === undefined) {
     const list: ReadFilter[] = filters = handle[kFilters] = [];
@@ -48,11 +47,6 @@ export function filterReads(socket: net.Socket, filter: ReadFilter): (() => void
   }
   filters.push(filter);
   keepReading(handle);
-  const installed = filters;
-  return () => {
-    const at = installed.indexOf(filter);
-    if (at >= 0) installed.splice(at, 1);
-  };
 }
 
 /** libuv must keep reading to see late data or the peer's FIN. */

@@ -42,8 +42,10 @@ export interface CloseResult {
  * - `sequence`: the shutdown sequence: FIN, read until the peer's FIN, every
  *   byte acknowledged, close; RST at the deadline.
  * - `reset`: RST now.
+ * - `abandon`: a socket still connecting: the attempt is dropped (a late
+ *   SYN-ACK gets the kernel's RST); no connection, so nothing delivered.
  */
-export type CloseKind = 'release' | 'linger' | 'sequence' | 'reset';
+export type CloseKind = 'release' | 'linger' | 'sequence' | 'reset' | 'abandon';
 
 export interface JoinOptions {
   signal?: AbortSignal;
@@ -84,6 +86,8 @@ export function startClose(
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Loop turns a release waits for libuv to read what arrived during its flush. */
+const DRAIN_TURNS = 8;
 const ECONNRESET = errnoOf('ECONNRESET');
 const lingerOut = new Int32Array(2);
 
@@ -126,6 +130,8 @@ class SocketClose implements CloseWatcher {
     socket.once('close', () => {
       this.finish();
       socket.off('error', this.onError);
+      // Until now, a call in the same tick as the close joins it.
+      closes.delete(socket);
     });
   }
 
@@ -159,6 +165,7 @@ class SocketClose implements CloseWatcher {
    * (a release still flushing) is cut short, and this caller hears of the RST.
    */
   resetNow(): Promise<CloseResult> {
+    if (this.finished) return this.join();
     if (this.outcome === undefined) return this.join({ signal: AbortSignal.abort() });
     const start = performance.now();
     return new Promise((resolve) => {
@@ -174,13 +181,17 @@ class SocketClose implements CloseWatcher {
       case 'reset':
         this.resetConnection();
         return;
+      case 'abandon':
+        this.resetSent = true;
+        this.closeNow();
+        return;
       case 'release':
         // Winsock's closesocket(): the application receives nothing more.
         filterReads(socket, () => false);
         // Settles now: what the peer gets is decided (a FIN after the
         // flush), whether it arrives is not known yet.
         this.settle({ type: 'graceful', waited: false, timedOut: false, delivered: null });
-        this.afterFlush(() => this.closeNow());
+        this.afterFlush(() => this.closeWhenRead());
         return;
       case 'linger':
         // Reads are swallowed (EOF too, or Node would close the socket);
@@ -278,13 +289,12 @@ class SocketClose implements CloseWatcher {
     this.clearTimers();
     this.stopWatching();
     watchClose(this.handle, undefined);
-    closes.delete(this.socket);
-    for (const [signal, onAbort] of this.aborts) signal.removeEventListener('abort', onAbort);
-    this.aborts.length = 0;
     for (const then of this.whenClosed.splice(0)) then();
     if (this.outcome !== undefined) return;
     const type = this.resetSent || this.resetReceived ? 'abortive' : 'graceful';
-    const delivered = type === 'abortive' || !this.flushed ? false : this.acknowledged ? true : null;
+    // Every byte and the FIN acknowledged is delivered, even if the peer
+    // reset afterwards; an RST before that discarded what was left.
+    const delivered = !this.flushed ? false : this.acknowledged ? true : type === 'abortive' ? false : null;
     this.settle({ type, waited: this.kind === 'linger' || this.kind === 'sequence', timedOut: this.timedOut, delivered });
   };
 
@@ -343,7 +353,7 @@ class SocketClose implements CloseWatcher {
   private completeIfDone(): void {
     if (!this.acknowledged) return;
     if (this.kind === 'sequence' && !this.peerFinished) return;
-    this.closeNow();
+    this.closeWhenRead();
   }
 
   // ------------------------------------------------------------- actions
@@ -354,6 +364,23 @@ class SocketClose implements CloseWatcher {
     socket.end();
     if (socket.writableFinished) then();
     else socket.once('finish', then);
+  }
+
+  /**
+   * Closes once libuv has read (and the filter dropped) what arrived during
+   * the flush, a TLS 1.3 session ticket say: bytes left in the receive queue
+   * would turn the FIN the result promised into an RST. A peer that keeps
+   * sending is given a few loop turns, then the close goes ahead.
+   */
+  private closeWhenRead(turns = DRAIN_TURNS): void {
+    let unread = 0;
+    try {
+      unread = native.readableBytes(descriptorOf(this.handle));
+    } catch {
+      // Closed underneath: nothing left to read.
+    }
+    if (unread > 0 && turns > 0 && !this.socket.destroyed) setImmediate(() => this.closeWhenRead(turns - 1));
+    else this.closeNow();
   }
 
   /** Linger off (it is), close: a FIN, or an RST if bytes are left unread. */
@@ -380,6 +407,9 @@ class SocketClose implements CloseWatcher {
 
   private settle(outcome: Outcome): void {
     this.outcome = outcome;
+    // Settled: a caller's signal can no longer change what it was told.
+    for (const [signal, onAbort] of this.aborts) signal.removeEventListener('abort', onAbort);
+    this.aborts.length = 0;
     for (const caller of this.callers) caller.resolve(withElapsed(outcome, caller.start));
     this.callers.length = 0;
   }
