@@ -17,7 +17,10 @@ import {
   type CloseResult,
 } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { acceptPython, delay, expectError, fillKernelSendQueue, pythonPeer, type PyPeerOptions, type PyView } from './helpers';
+import {
+  acceptPython, connectPair, delay, expectError, fillKernelSendQueue, pythonPeer, tlsPair, waitForState, watchPeer,
+  type PyPeerOptions, type PyView,
+} from './helpers';
 
 const DIST = resolve(__dirname, '..', 'dist');
 
@@ -886,5 +889,55 @@ describe('gracefulShutdown: a reset after our FIN was acknowledged', () => {
     // Every byte and the FIN were acknowledged before the peer reset: delivered.
     expect(result).toMatchObject({ type: 'abortive', timedOut: false, delivered: true });
     expect(result.elapsedMs).toBeLessThan(1500);
+  });
+});
+
+describe('review findings', () => {
+  it('TLS 1.3, linger off right after the handshake: the session tickets that arrive during the flush do not turn the FIN into an RST', async () => {
+    // The server's tickets reach the client after secureConnect; closing
+    // with them unread would reset (RFC 1122), though the result said graceful.
+    for (let i = 0; i < 5; i++) {
+      const pair = await tlsPair();
+      cleanups.push(() => { void pair.close(); });
+      pair.peer.on('error', () => {});
+      const view = watchPeer(pair.peer);
+      pair.client.write(Buffer.alloc(100_000, 1));
+      const result = await closeSocket(pair.client);
+      const seen = await Promise.race([view.done, delay(3000).then(() => view.view)]);
+      expect({ type: result.type, peer: seen.outcome, bytes: seen.bytes }).toEqual({ type: 'graceful', peer: 'FIN', bytes: 100_000 });
+    }
+  });
+
+  it("linger off: aborting the caller's signal after the promise settled graceful does not reset the background flush", async () => {
+    const pair = await connectPair();
+    cleanups.push(() => { void pair.close(); });
+    const view = watchPeer(pair.peer, { startPaused: true });
+    pair.client.write(Buffer.alloc(PAYLOAD, 1));
+    const controller = new AbortController();
+    const result = await closeSocket(pair.client, { signal: controller.signal });
+    expect(result.type).toBe('graceful');
+    controller.abort(); // too late to change what the caller was told
+    pair.peer.resume();
+    const seen = await Promise.race([view.done, delay(5000).then(() => view.view)]);
+    expect({ bytes: seen.bytes, outcome: seen.outcome }).toEqual({ bytes: PAYLOAD, outcome: 'FIN' });
+  });
+
+  it('calls in the same tick as a close join it instead of rejecting', async () => {
+    const pair = await connectPair();
+    cleanups.push(() => { void pair.close(); });
+    setLinger(pair.client, true, 0);
+    const first = closeSocket(pair.client);
+    const second = closeSocket(pair.client);
+    const third = gracefulShutdown(pair.client, { timeout: 100 });
+    const fourth = abortiveClose(pair.client);
+    expect(second).toBe(first);
+    const results = await Promise.all([first, second, third, fourth]);
+    expect(results.map((r) => r.type)).toEqual(['abortive', 'abortive', 'abortive', 'abortive']);
+    await waitForState(pair.peer, 'CLOSED'); // the peer never sent its FIN: CLOSED is the RST
+    // Connecting: every close function joins the abandoned attempt.
+    const connecting = net.connect(pair.server.address() as net.AddressInfo);
+    connecting.on('error', () => {});
+    const abandoned = await Promise.all([closeSocket(connecting), abortiveClose(connecting), gracefulShutdown(connecting)]);
+    expect(abandoned.map((r) => [r.type, r.delivered])).toEqual([['abortive', false], ['abortive', false], ['abortive', false]]);
   });
 });
