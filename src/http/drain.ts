@@ -9,13 +9,15 @@
 // - http2 (Node 20 keeps no list of sessions): the server's live sockets,
 //   from `process._getActiveHandles()` (accepted sockets carry `.server`),
 //   each socket's session found by handle.ts. Sockets unref()'d are not
-//   listed there: they are found only if they emit a request or a session
-//   after the drain began (documented limit);
+//   listed there, and on a TLS server only the TCP sockets under the
+//   TLSSockets are: an Http2SecureServer's sessions are found only through
+//   'session' events after the drain began (a documented limit on Node 20);
 // - both: sockets seen by 'connection'/'request'/'session' during the drain.
 // Stopping: net.Server.prototype.close() stops accepting. Not http.Server's
 // close(): since Node 19 it destroys idle keep-alive sockets (RST when a
 // request is racing in).
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type * as http2 from 'node:http2';
@@ -171,8 +173,12 @@ class Drain {
     // Sockets without a parser (an http2 server's, an upgraded one): the
     // process's live handles (undocumented, in every Node version since 0.x).
     const active = (process as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
+    // A TLS server's live handles are the TCP sockets under its TLSSockets
+    // (`tlsSocket._parent`): those are not connections of their own.
+    const tlsServer = this.server instanceof tls.Server;
     for (const handle of active)
-      if (handle instanceof net.Socket && (handle as HttpSocket).server === this.server) found.add(handle);
+      if (handle instanceof net.Socket && (handle as HttpSocket).server === this.server
+        && (!tlsServer || handle instanceof tls.TLSSocket)) found.add(handle);
     return [...found].filter((s) => !s.destroyed);
   }
 
