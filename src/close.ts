@@ -8,7 +8,7 @@ import type * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { errnoOf, invalidArgType, socketClosed, systemError } from './errors';
 import {
-  connectionPhase, descriptorOf, http2PartsOf, tcpHandleOf, validateSocket, validateStreamControl, type Http2Parts,
+  connectionPhase, descriptorOf, http2PartsOf, isHttp2Session, tcpHandleOf, validateSocket, validateStreamControl, type Http2Parts,
 } from './handle';
 import { closeHttp2, resetHttp2 } from './http/http2';
 import { readLinger, writeLinger } from './linger';
@@ -45,7 +45,7 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
  */
 export function closeSocket(socket: net.Socket | http2.Http2Session, options?: CloseOptions): Promise<CloseResult> {
   return settle(() => {
-    const h2 = http2PartsOf(socket);
+    const h2 = http2Of(socket);
     if (h2) return closeHttp2(h2, validateH2(h2, options, false), lingerClose);
     return lingerClose(socket as net.Socket, validateClose(socket, options, false));
   });
@@ -78,7 +78,7 @@ function lingerClose(socket: net.Socket, { signal }: JoinOptions): Promise<Close
  */
 export function abortiveClose(socket: net.Socket | http2.Http2Session): Promise<CloseResult> {
   return settle(() => {
-    const h2 = http2PartsOf(socket);
+    const h2 = http2Of(socket);
     if (h2) {
       validateH2(h2, undefined, false);
       return resetHttp2(h2);
@@ -103,7 +103,7 @@ export function gracefulShutdown(
   socket: net.Socket | http2.Http2Session, options?: GracefulShutdownOptions,
 ): Promise<CloseResult> {
   return settle(() => {
-    const h2 = http2PartsOf(socket);
+    const h2 = http2Of(socket);
     if (h2) return closeHttp2(h2, validateH2(h2, options, true), shutdownSequence);
     const { signal, timeout } = validateClose(socket, options, true);
     return shutdownSequence(socket as net.Socket, { signal, timeoutMs: timeout });
@@ -157,6 +157,13 @@ function validateClose(
   validateStreamControl(socket);
   if (connectionPhase(socket) === 'unconnected') throw systemError(errnoOf('ENOTCONN'), 'shutdown');
   return validated;
+}
+
+/** The parts of an HTTP/2 session or of its socket proxy; a destroyed session: ERR_SOCKET_CLOSED. */
+function http2Of(value: unknown): Http2Parts | null {
+  const parts = http2PartsOf(value);
+  if (parts === null && isHttp2Session(value)) throw socketClosed();
+  return parts;
 }
 
 /**

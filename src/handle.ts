@@ -221,10 +221,15 @@ function ownSlot(target: object, key: symbol | undefined): unknown {
 }
 
 function isSession(value: unknown): value is Http2SessionLike {
-  return typeof value === 'object' && value !== null
+  return isHttp2Session(value) && isSocket(ownSlot(value, ownSymbol(value, 'socket')));
+}
+
+/** An Http2Session, live or destroyed (a destroyed one has no socket any more). */
+export function isHttp2Session(value: unknown): value is Http2SessionLike {
+  return typeof value === 'object' && value !== null && !(value instanceof net.Socket)
     && typeof (value as Http2SessionLike).goaway === 'function'
     && typeof (value as Http2SessionLike).close === 'function'
-    && isSocket(ownSlot(value, ownSymbol(value, 'socket')));
+    && ownSymbol(value, 'socket') !== undefined;
 }
 
 /**
