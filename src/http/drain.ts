@@ -16,6 +16,7 @@
 // Stopping: net.Server.prototype.close() stops accepting. Not http.Server's
 // close(): since Node 19 it destroys idle keep-alive sockets (RST when a
 // request is racing in).
+import { setMaxListeners } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type * as http from 'node:http';
@@ -111,6 +112,8 @@ class Drain {
   constructor(private readonly server: net.Server, { timeout, signal }: { timeout: number; signal?: AbortSignal }) {
     this.deadline = this.start + timeout;
     this.signal = signal === undefined ? this.ended.signal : AbortSignal.any([signal, this.ended.signal]);
+    // One listener per connection's close on this signal: thousands are expected.
+    setMaxListeners(0, this.signal);
   }
 
   async run(): Promise<DrainResult> {
