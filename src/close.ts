@@ -4,9 +4,13 @@
 // and starts it, or joins the close already under way. None of them lets a
 // nonzero kernel linger be in force when the handle closes, so nothing ever
 // blocks the event loop: the waiting is done in timers.
+import type * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { errnoOf, invalidArgType, systemError } from './errors';
-import { connectionPhase, descriptorOf, tcpHandleOf, validateSocket, validateStreamControl } from './handle';
+import { errnoOf, invalidArgType, socketClosed, systemError } from './errors';
+import {
+  connectionPhase, descriptorOf, http2PartsOf, isHttp2Session, tcpHandleOf, validateSocket, validateStreamControl, type Http2Parts,
+} from './handle';
+import { closeHttp2, resetHttp2 } from './http/http2';
 import { readLinger, writeLinger } from './linger';
 import { native } from './native';
 import {
@@ -39,9 +43,17 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
  * A close already under way is joined: its result is shared, and `signal`
  * can still end it now.
  */
-export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise<CloseResult> {
+export function closeSocket(socket: net.Socket | http2.Http2Session, options?: CloseOptions): Promise<CloseResult> {
   return settle(() => {
-    const { signal } = validateClose(socket, options, false);
+    const h2 = http2Of(socket);
+    if (h2) return closeHttp2(h2, validateH2(h2, options, false), lingerClose);
+    return lingerClose(socket as net.Socket, validateClose(socket, options, false));
+  });
+}
+
+/** closeSocket() of a validated socket, driven by its linger. */
+function lingerClose(socket: net.Socket, { signal }: JoinOptions): Promise<CloseResult> {
+  {
     const inFlight = closeOf(socket);
     if (inFlight) return inFlight.join({ signal });
     const handle = tcpHandleOf(socket);
@@ -56,7 +68,7 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
     // that comes first (a worker's teardown, say) would block for n s.
     if (kind === 'linger') writeLinger(fd, false, 0);
     return startClose(socket, handle, kind, { signal, timeoutMs: kind === 'linger' ? linger.seconds * 1000 : undefined });
-  });
+  }
 }
 
 /**
@@ -64,13 +76,19 @@ export function closeSocket(socket: net.Socket, options?: CloseOptions): Promise
  * works on TLS sockets and while an end() is still pending. A close under
  * way ends with this RST.
  */
-export function abortiveClose(socket: net.Socket): Promise<CloseResult> {
+export function abortiveClose(socket: net.Socket | http2.Http2Session): Promise<CloseResult> {
   return settle(() => {
-    validateClose(socket, undefined, false);
-    const inFlight = closeOf(socket);
+    const h2 = http2Of(socket);
+    if (h2) {
+      validateH2(h2, undefined, false);
+      return resetHttp2(h2);
+    }
+    const plain = socket as net.Socket;
+    validateClose(plain, undefined, false);
+    const inFlight = closeOf(plain);
     if (inFlight) return inFlight.resetNow();
-    const handle = tcpHandleOf(socket);
-    return startClose(socket, handle, socket.connecting ? 'abandon' : 'reset', {});
+    const handle = tcpHandleOf(plain);
+    return startClose(plain, handle, plain.connecting ? 'abandon' : 'reset', {});
   });
 }
 
@@ -82,10 +100,14 @@ export function abortiveClose(socket: net.Socket): Promise<CloseResult> {
  * already under way is joined: its result is shared, and `timeout` and
  * `signal` can only make it end sooner.
  */
-export function gracefulShutdown(socket: net.Socket, options?: GracefulShutdownOptions): Promise<CloseResult> {
+export function gracefulShutdown(
+  socket: net.Socket | http2.Http2Session, options?: GracefulShutdownOptions,
+): Promise<CloseResult> {
   return settle(() => {
+    const h2 = http2Of(socket);
+    if (h2) return closeHttp2(h2, validateH2(h2, options, true), shutdownSequence);
     const { signal, timeout } = validateClose(socket, options, true);
-    return shutdownSequence(socket, { signal, timeoutMs: timeout });
+    return shutdownSequence(socket as net.Socket, { signal, timeoutMs: timeout });
   });
 }
 
@@ -123,6 +145,24 @@ function validateClose(
   validateStreamControl(socket);
   if (connectionPhase(socket) === 'unconnected') throw systemError(errnoOf('ENOTCONN'), 'shutdown');
   return validated;
+}
+
+/** The parts of an HTTP/2 session or of its socket proxy; a destroyed session: ERR_SOCKET_CLOSED. */
+function http2Of(value: unknown): Http2Parts | null {
+  const parts = http2PartsOf(value);
+  if (parts === null && isHttp2Session(value)) throw socketClosed();
+  return parts;
+}
+
+/**
+ * An HTTP/2 session (or its socket proxy): its real socket must be a
+ * connected TCP socket; the options as for a socket.
+ */
+function validateH2(h2: Http2Parts, options: unknown, withTimeout: boolean): JoinOptions {
+  const { signal, timeout } = validateOptions(options, withTimeout);
+  if (connectionPhase(h2.socket) === 'closed' || h2.session.destroyed) throw socketClosed();
+  tcpHandleOf(h2.socket);
+  return { signal, timeoutMs: withTimeout ? timeout : undefined };
 }
 
 function validateOptions(options: unknown, withTimeout: boolean): { signal?: AbortSignal; timeout: number } {

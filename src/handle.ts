@@ -187,3 +187,86 @@ function lookupSocket(handle: InternalHandle): number {
 export function descriptorOfTarget(target: LingerTarget): number {
   return descriptorOf(tcpHandleOf(target));
 }
+
+// ------------------------------------------------------------- HTTP/2
+
+/**
+ * An HTTP/2 session (server or client) as Node's http2 core keeps it. Node
+ * does not export the Http2Session class: a session is recognised by its
+ * own `Symbol(socket)` slot holding a net.Socket and by its methods.
+ */
+export interface Http2SessionLike {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  close(callback?: () => void): void;
+  destroy(error?: Error, code?: number): void;
+  goaway(...args: unknown[]): void;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+export interface Http2Parts {
+  session: Http2SessionLike;
+  /** The TCP (or TLS) socket Node hides behind `session.socket`. */
+  socket: net.Socket;
+}
+
+/** A symbol of `target`'s own, by its description (Node's private symbols are not global). */
+function ownSymbol(target: object, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(target).find((s) => s.description === description);
+}
+
+/** An own slot read without any get trap (a Proxy without getOwnPropertyDescriptor trap forwards to its target). */
+function ownSlot(target: object, key: symbol | undefined): unknown {
+  return key === undefined ? undefined : Reflect.getOwnPropertyDescriptor(target, key)?.value;
+}
+
+function isSession(value: unknown): value is Http2SessionLike {
+  return isHttp2Session(value) && isSocket(ownSlot(value, ownSymbol(value, 'socket')));
+}
+
+/** An Http2Session, live or destroyed (a destroyed one has no socket any more). */
+export function isHttp2Session(value: unknown): value is Http2SessionLike {
+  return typeof value === 'object' && value !== null && !(value instanceof net.Socket)
+    && typeof (value as Http2SessionLike).goaway === 'function'
+    && typeof (value as Http2SessionLike).close === 'function'
+    && ownSymbol(value, 'socket') !== undefined;
+}
+
+/**
+ * The one place that sees through HTTP/2's socket hiding
+ * (lib/internal/http2/core.js, Node 20-26):
+ * - an Http2Session keeps its socket in `session[kSocket]` (`Symbol(socket)`);
+ * - `session.socket` is `new Proxy(session, proxySocketHandler)`: its get
+ *   trap forwards reads to the real socket and throws
+ *   ERR_HTTP2_NO_SOCKET_MANIPULATION for end/destroy/read/write..., but it
+ *   has no ownKeys/getOwnPropertyDescriptor trap, so the session's own
+ *   slots show through: `kHandle` is the native session, whose
+ *   `owner_symbol` is the session again.
+ * Returns null for anything else (a plain socket), and also for a proxy
+ * whose session is destroyed (its native handle is gone): closes of it then
+ * fall through to the ordinary checks (closed socket / refused manipulation).
+ */
+export function http2PartsOf(value: unknown): Http2Parts | null {
+  if (typeof value !== 'object' || value === null) return null;
+  if (isSession(value)) return { session: value, socket: ownSlot(value, ownSymbol(value, 'socket')) as net.Socket };
+  if (!(value instanceof net.Socket) || ownSymbol(value, 'proxySocket') === undefined) return null;
+  const native = ownSlot(value, ownSymbol(value, 'kHandle'));
+  if (typeof native !== 'object' || native === null) return null;
+  const session = ownSlot(native, ownSymbol(native, 'owner_symbol'));
+  return isSession(session) ? http2PartsOf(session) : null;
+}
+
+/**
+ * The session running on an accepted socket, if any. Node 20 stores it with
+ * `socket[kSession] = this` where kSession is not defined in that module
+ * (the key is the string 'undefined'); later versions may use a symbol: any
+ * own slot holding a session whose socket is this one is accepted.
+ */
+export function http2SessionOnSocket(socket: net.Socket): Http2SessionLike | null {
+  const keys: (string | symbol)[] = [...Object.keys(socket), ...Object.getOwnPropertySymbols(socket)];
+  for (const key of keys) {
+    const value = (socket as unknown as Record<string | symbol, unknown>)[key];
+    if (value !== socket && isSession(value) && http2PartsOf(value)?.socket === socket) return value;
+  }
+  return null;
+}

@@ -359,3 +359,54 @@ export async function acceptPython(options: Omit<PyPeerOptions, 'connect' | 'lis
     },
   };
 }
+
+// ---------------------------------------------------------------------------
+// Clients that are not Node, for the HTTP tests.
+
+/** A child process whose stdout is JSON lines; `next(event)` waits for one. */
+export function jsonLinesChild(command: string, args: string[]) {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const events: Record<string, unknown>[] = [];
+  const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
+  let buffered = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (text: string) => {
+    buffered += text;
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const event = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+      buffered = buffered.slice(nl + 1);
+      events.push(event);
+      for (const waiter of waiters.filter((w) => w.event === event.event)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(event);
+      }
+    }
+  });
+  child.stdin!.on('error', () => {});
+  return {
+    events,
+    next(event: string, timeoutMs = 8000): Promise<Record<string, unknown>> {
+      const seen = events.find((e) => e.event === event);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${command}: no '${event}' within ${timeoutMs} ms (saw ${events.map((e) => e.event).join(',')})`)), timeoutMs);
+        waiters.push({ event, resolve: (value) => { clearTimeout(timer); resolve(value); } });
+      });
+    },
+    command(line: string) { child.stdin!.write(`${line}\n`); },
+    kill() { child.kill('SIGKILL'); },
+  };
+}
+
+/** curl, run to its end: exit code, body, stderr. */
+export function curl(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; body: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['-sS', '--max-time', String(timeoutMs / 1000), ...args]);
+    let body = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { body += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, body, stderr }));
+  });
+}

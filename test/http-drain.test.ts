@@ -1,0 +1,289 @@
+// drainServer on HTTP/1.1 (http and https) servers, judged by clients that
+// are not Node (python raw sockets, curl) and by Node's own agents: idle
+// keep-alive connections end with a FIN even with a request racing in,
+// in-flight responses complete with Connection: close, stuck requests are
+// reset at the deadline and counted; the count matches what clients saw.
+import { afterEach, describe, expect, it } from 'vitest';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { drainServer } from '../dist/http.js';
+import { curl, delay, fixtures, jsonLinesChild } from './helpers';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+
+// n keep-alive connections: a first request each, 'ready', then a second
+// request on each ('go' on stdin: after the drain began; or at once, 'sent'),
+// then read to the end: a response, a FIN (and the kernel state shortly
+// after: CLOSE_WAIT = the server is still waiting for our FIN; CLOSED = an
+// RST came), or a reset.
+const PY_KEEPALIVE = String.raw`
+import json, select, socket, sys, time
+cfg = json.loads(sys.argv[1])
+def emit(**k): sys.stdout.write(json.dumps(k) + "\n"); sys.stdout.flush()
+STATES = {1:'ESTABLISHED',4:'FIN_WAIT_1',5:'FIN_WAIT_2',6:'TIME_WAIT',7:'CLOSED',8:'CLOSE_WAIT',9:'LAST_ACK',11:'CLOSING'}
+def state(s):
+    try: return STATES.get(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[0], '?')
+    except OSError: return None
+REQ = b'GET /second HTTP/1.1\r\nHost: x\r\n\r\n'
+socks = []
+for i in range(cfg['n']):
+    s = socket.create_connection(('127.0.0.1', cfg['port']))
+    s.sendall(b'GET /first HTTP/1.1\r\nHost: x\r\n\r\n')
+    buf = b''
+    while b'\r\n\r\nfirst' not in buf: buf += s.recv(4096)
+    socks.append(s)
+emit(event='ready')
+if cfg['when'] == 'before':
+    for s in socks: s.sendall(REQ)
+    emit(event='sent')
+else:
+    sys.stdin.readline()
+    for s in socks:
+        try: s.sendall(REQ)
+        except OSError as e: pass
+out = []
+for s in socks:
+    r = dict(response=False, connectionClose=False, fin=False, rst=False, state=None)
+    s.settimeout(5); data = b''
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d: r['fin'] = True; break
+            data += d
+    except ConnectionResetError: r['rst'] = True
+    except socket.timeout: pass
+    r['response'] = data.startswith(b'HTTP/1.1 200')
+    r['connectionClose'] = b'connection: close' in data.lower()
+    time.sleep(0.05)
+    r['state'] = state(s)
+    if r['state'] == 'CLOSED' and r['fin']: r['rst'] = True
+    s.close(); out.append(r)
+emit(event='done', results=out)
+`;
+
+/** Answers /first at once, /second after `secondMs` (a request in flight when the drain begins). */
+function keepAliveServer(secondMs = 0) {
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+    if (req.url === '/first') res.end('first');
+    else setTimeout(() => res.end('second'), secondMs);
+  });
+  return server;
+}
+
+async function listen<S extends net.Server>(server: S): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => { server.close(); (server as unknown as http.Server).closeAllConnections?.(); });
+  return (server.address() as net.AddressInfo).port;
+}
+
+function pyKeepAlive(port: number, n: number, when: 'before' | 'after') {
+  const py = jsonLinesChild('python3', ['-c', PY_KEEPALIVE, JSON.stringify({ port, n, when })]);
+  cleanups.push(() => py.kill());
+  return py;
+}
+
+type PyResult = { response: boolean; connectionClose: boolean; fin: boolean; rst: boolean; state: string | null };
+
+describe('drainServer: idle keep-alive connections (python raw sockets)', () => {
+  it('a request sent right after the drain began gets a clean FIN, never an RST; the count says so', async () => {
+    const server = keepAliveServer();
+    const port = await listen(server);
+    const py = pyKeepAlive(port, 20, 'after');
+    await py.next('ready');
+    const drained = drainServer(server, { timeout: 5000 });
+    py.command('go');
+    const [result, done] = await Promise.all([drained, py.next('done')]);
+    const seen = done.results as PyResult[];
+    expect(seen.filter((r) => r.rst)).toEqual([]);
+    expect(seen.every((r) => r.fin)).toBe(true);
+    // Each client got a response to its racing request or a FIN before any was read.
+    expect(result).toMatchObject({ connections: 20, graceful: 20, abortive: 0, timedOut: 0, delivered: 20 });
+  });
+
+  it('a request already on its way when the drain begins gets a response (Connection: close) or a FIN, never an RST', async () => {
+    const server = keepAliveServer(100);
+    const port = await listen(server);
+    const py = pyKeepAlive(port, 20, 'before');
+    await py.next('sent');
+    const [result, done] = await Promise.all([drainServer(server, { timeout: 5000 }), py.next('done')]);
+    const seen = done.results as PyResult[];
+    expect(seen.filter((r) => r.rst)).toEqual([]);
+    for (const r of seen) if (r.response) expect(r.connectionClose).toBe(true);
+    expect(result).toMatchObject({ connections: 20, graceful: 20, abortive: 0, timedOut: 0 });
+  });
+
+  it("without it: Node's server.close() destroys idle sockets, and the racing request is reset", async () => {
+    const server = keepAliveServer();
+    const port = await listen(server);
+    const py = pyKeepAlive(port, 20, 'after');
+    await py.next('ready');
+    server.close(); // Node >= 19: closeIdleConnections(), destroy() of each idle socket
+    py.command('go');
+    const seen = (await py.next('done')).results as PyResult[];
+    expect(seen.filter((r) => r.rst).length).toBeGreaterThan(0);
+  });
+});
+
+// A slow response (the handler answers after ms), read by curl.
+function slowServer(ms: number, factory: () => net.Server = () => http.createServer()) {
+  const server = factory() as http.Server;
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (req.url === '/slow') setTimeout(() => res.end('x'.repeat(256 * 1024)), ms);
+    else res.end('fast');
+  });
+  return server;
+}
+
+describe('drainServer: in-flight requests', () => {
+  it('a slow response completes for curl with Connection: close, and is counted delivered', async () => {
+    const server = slowServer(400);
+    const port = await listen(server);
+    const client = curl(['-i', `http://127.0.0.1:${port}/slow`]);
+    while (server.listenerCount('request') > 0 && (await new Promise<number>((r) => server.getConnections((_, n) => r(n)))) === 0) await delay(10);
+    await delay(100);
+    const result = await drainServer(server, { timeout: 5000 });
+    const seen = await client;
+    expect(seen.code).toBe(0);
+    expect(seen.body.toLowerCase()).toContain('connection: close');
+    expect(seen.body.length).toBeGreaterThan(256 * 1024);
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0, delivered: 1 });
+  });
+
+  it('without it: server.close() + closeAllConnections() resets the in-flight response (curl fails)', async () => {
+    const server = slowServer(400);
+    const port = await listen(server);
+    const client = curl([`http://127.0.0.1:${port}/slow`]);
+    while ((await new Promise<number>((r) => server.getConnections((_, n) => r(n)))) === 0) await delay(10);
+    await delay(100);
+    server.close();
+    server.closeAllConnections();
+    const seen = await client;
+    expect(seen.code).not.toBe(0);
+  });
+
+  it('a client stuck in its headers is reset at the timeout and counted timedOut; others are not', async () => {
+    const server = slowServer(200);
+    const port = await listen(server);
+    const stuck = jsonLinesChild('python3', ['-c', String.raw`
+import json, socket, sys
+s = socket.create_connection(('127.0.0.1', ${port}))
+s.sendall(b'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ')
+print(json.dumps(dict(event='sent')), flush=True)
+s.settimeout(5)
+try:
+    d = s.recv(100); print(json.dumps(dict(event='done', got='fin' if not d else 'data')), flush=True)
+except ConnectionResetError: print(json.dumps(dict(event='done', got='rst')), flush=True)
+except socket.timeout: print(json.dumps(dict(event='done', got='timeout')), flush=True)
+`]);
+    cleanups.push(() => stuck.kill());
+    await stuck.next('sent');
+    const slow = curl([`http://127.0.0.1:${port}/slow`, '-o', '/dev/null', '-w', '%{http_code}']);
+    await delay(100);
+    const start = performance.now();
+    const [result, seen, slowSeen] = await Promise.all([drainServer(server, { timeout: 600 }), stuck.next('done'), slow]);
+    expect(seen.got).toBe('rst');
+    expect(slowSeen).toMatchObject({ code: 0, body: '200' });
+    expect(performance.now() - start).toBeGreaterThan(550);
+    expect(result).toMatchObject({ connections: 2, graceful: 1, abortive: 1, timedOut: 1, delivered: 1 });
+  });
+
+  it('an abort signal resets what remains at once', async () => {
+    const server = slowServer(5000);
+    const port = await listen(server);
+    const client = curl([`http://127.0.0.1:${port}/slow`]);
+    while ((await new Promise<number>((r) => server.getConnections((_, n) => r(n)))) === 0) await delay(10);
+    await delay(50);
+    const controller = new AbortController();
+    const drained = drainServer(server, { timeout: 10_000, signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    const result = await drained;
+    expect(result.elapsedMs).toBeLessThan(1000);
+    expect(result).toMatchObject({ connections: 1, abortive: 1, timedOut: 0 });
+    expect((await client).code).not.toBe(0);
+  });
+});
+
+describe('drainServer: Node clients', () => {
+  it('http.Agent keep-alive sockets and an in-flight request: all graceful; the agent sees the FIN', async () => {
+    const server = slowServer(300);
+    const port = await listen(server);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+    cleanups.push(() => agent.destroy());
+    const get = (path: string) => new Promise<{ status?: number; body: string; connection?: string }>((resolve, reject) => {
+      http.get({ port, host: '127.0.0.1', path, agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode, body, connection: res.headers.connection }));
+      }).on('error', reject);
+    });
+    await Promise.all([get('/'), get('/'), get('/')]);
+    const slow = get('/slow');
+    await delay(100);
+    const freeBefore = Object.values(agent.freeSockets).flat().length;
+    const result = await drainServer(server, { timeout: 5000 });
+    const slowSeen = await slow;
+    expect(slowSeen.connection).toBe('close');
+    expect(slowSeen.body.length).toBe(256 * 1024);
+    expect(freeBefore).toBe(2);
+    expect(result).toMatchObject({ connections: 3, graceful: 3, abortive: 0, delivered: 3 });
+    // The agent dropped its pooled sockets on their FIN.
+    expect(Object.values(agent.freeSockets).flat().length).toBe(0);
+  });
+
+  it('fetch (undici) keep-alive connections end gracefully', async () => {
+    const server = slowServer(300);
+    const port = await listen(server);
+    for (let i = 0; i < 3; i++) expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('fast');
+    const slow = fetch(`http://127.0.0.1:${port}/slow`).then(async (r) => ({ connection: r.headers.get('connection'), length: (await r.text()).length }));
+    await delay(100);
+    const result = await drainServer(server, { timeout: 5000 });
+    expect(await slow).toEqual({ connection: 'close', length: 256 * 1024 });
+    expect(result.abortive).toBe(0);
+    expect(result.graceful).toBe(result.connections);
+  });
+});
+
+describe('drainServer: https', () => {
+  it('curl -k with a slow response and an idle keep-alive https.Agent socket: delivered, graceful', async () => {
+    const server = slowServer(300, () => https.createServer({ key: fixtures.key, cert: fixtures.cert }));
+    const port = await listen(server);
+    const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+    cleanups.push(() => agent.destroy());
+    await new Promise<void>((resolve, reject) => https.get({ port, host: '127.0.0.1', path: '/', agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject));
+    const client = curl(['-k', '-i', `https://127.0.0.1:${port}/slow`]);
+    while ((await new Promise<number>((r) => server.getConnections((_, n) => r(n)))) < 2) await delay(10);
+    await delay(100);
+    const result = await drainServer(server, { timeout: 5000 });
+    const seen = await client;
+    expect(seen.code).toBe(0);
+    expect(seen.body.toLowerCase()).toContain('connection: close');
+    // curl stops at the end of the body (Content-Length) and closes; when our
+    // TLS close_notify is still unread in its socket, its kernel resets, and
+    // the count reports that RST although curl had the whole response.
+    expect(result).toMatchObject({ connections: 2, timedOut: 0 });
+    expect(result.graceful).toBeGreaterThanOrEqual(1);
+    expect(result.graceful + result.abortive).toBe(2);
+    expect(result.delivered).toBe(result.graceful);
+  });
+});
+
+describe('drainServer: arguments', () => {
+  it('rejects what is not a server, and bad options', async () => {
+    await expect(drainServer({} as http.Server)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    const server = http.createServer();
+    await expect(drainServer(server, { timeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(drainServer(server, { signal: 1 as unknown as AbortSignal })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+  });
+
+  it('a server with no connections drains at once', async () => {
+    const server = http.createServer();
+    await listen(server);
+    const result = await drainServer(server);
+    expect(result).toMatchObject({ connections: 0, graceful: 0, abortive: 0, results: [] });
+    expect(server.listening).toBe(false);
+  });
+});
