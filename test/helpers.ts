@@ -410,3 +410,41 @@ export function curl(args: string[], timeoutMs = 10_000): Promise<{ code: number
     child.on('close', (code) => resolve({ code, body, stderr }));
   });
 }
+
+// Processes that are not Node, for the HTTP tests: their own output is the verdict.
+
+export interface ProcessOutput {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to its end (killed after timeoutMs) and collects its output. */
+export function runProcess(command: string, args: string[], timeoutMs = 30_000): Promise<ProcessOutput> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A python3 script's last stdout line, parsed as JSON (scripts print one JSON report). */
+export async function runPythonJson<T = Record<string, unknown>>(
+  script: string, args: unknown[] = [], timeoutMs = 30_000,
+): Promise<T> {
+  const out = await runProcess('python3', ['-c', script, ...args.map(String)], timeoutMs);
+  const lines = out.stdout.trim().split('\n');
+  try {
+    return JSON.parse(lines[lines.length - 1]) as T;
+  } catch {
+    throw new Error(`python3 said no JSON (exit ${out.code}): ${out.stdout} ${out.stderr}`);
+  }
+}

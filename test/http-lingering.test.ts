@@ -1,0 +1,431 @@
+// lingeringClose(server): early responses reach clients that are still
+// sending, judged by clients that are not Node (python3, curl) and by fetch.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type * as net from 'node:net';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lingeringClose, DEFAULT_LINGERING_MAX_BYTES } from '../dist/http.js';
+import { delay, expectError, fixtures, measureStall, runProcess, runPythonJson } from './helpers';
+
+const MiB = 1024 * 1024;
+
+// Python's http.client sends the whole body before it reads the response.
+const PY_UPLOAD = String.raw`
+import http.client, json, ssl, sys
+port, size, secure = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == '1'
+body = b'u' * size
+try:
+    if secure:
+        c = http.client.HTTPSConnection('127.0.0.1', port, timeout=15, context=ssl._create_unverified_context())
+    else:
+        c = http.client.HTTPConnection('127.0.0.1', port, timeout=15)
+    c.request('POST', '/upload', body=body, headers={'Content-Type': 'application/octet-stream'})
+    r = c.getresponse(); data = r.read()
+    print(json.dumps(dict(ok=True, status=r.status, bytes=len(data), error=None)))
+except Exception as e:
+    print(json.dumps(dict(ok=False, status=None, bytes=0, error=type(e).__name__ + ':' + str(getattr(e, 'errno', '')))))
+`;
+
+// A raw client: sends a request head, then a body (a count, or forever),
+// either before reading (sendFirst) or while reading; reports what it saw.
+const PY_RAW = String.raw`
+import errno, json, select, socket, sys, time
+cfg = json.loads(sys.argv[1])
+s = socket.create_connection(('127.0.0.1', cfg['port']))
+t0 = time.monotonic()
+def ms(): return round((time.monotonic() - t0) * 1000)
+st = dict(response=b'', sent=0, finAtMs=None, rstAtMs=None, sendError=None, lastSendAtMs=None)
+def fail(e):
+    name = errno.errorcode.get(e.errno, str(e.errno))
+    if st['sendError'] is None: st['sendError'] = name
+    if e.errno in (errno.ECONNRESET, errno.EPIPE) and st['rstAtMs'] is None: st['rstAtMs'] = ms()
+s.sendall(cfg['head'].encode('latin1'))
+todo = cfg.get('body', 0)
+forever = todo < 0
+block = b'b' * 65536
+if cfg.get('sendFirst'):
+    try:
+        while forever or todo > 0:
+            n = s.send(block[:65536 if forever else min(todo, 65536)]); st['sent'] += n; todo -= n
+        st['lastSendAtMs'] = ms()
+    except OSError as e: fail(e)
+s.setblocking(False)
+quiet_at = None
+deadline = t0 + cfg.get('timeoutMs', 15000) / 1000
+sending = st['sendError'] is None and (forever or todo > 0)
+reading = True
+while time.monotonic() < deadline:
+    if not reading and not sending: time.sleep(0.05); continue
+    r, w, _ = select.select([s] if reading else [], [s] if sending else [], [], 0.05)
+    if r:
+        try:
+            d = s.recv(262144)
+            if not d:
+                st['finAtMs'] = ms(); reading = False
+                if not cfg.get('stayAfterFin'): break
+            st['response'] += d
+        except BlockingIOError: pass
+        except OSError as e:
+            fail(e); break
+    if w and sending:
+        try:
+            n = s.send(block if forever else block[:min(todo, 65536)]); st['sent'] += n; todo -= n
+            st['lastSendAtMs'] = ms()
+            if not forever and todo <= 0: sending = False
+        except BlockingIOError: pass
+        except OSError as e:
+            fail(e); sending = False
+    if st['rstAtMs'] is not None and not r: break
+resp = st.pop('response')
+st['status'] = resp.split(b'\r\n', 1)[0].decode('latin1')
+st['received'] = len(resp)
+head, _, body = resp.partition(b'\r\n\r\n')
+st['bodyBytes'] = len(body)
+print(json.dumps(st))
+`;
+
+interface Upload { ok: boolean; status: number | null; bytes: number; error: string | null }
+interface Raw {
+  status: string; received: number; bodyBytes: number; sent: number;
+  finAtMs: number | null; rstAtMs: number | null; sendError: string | null; lastSendAtMs: number | null;
+}
+
+function upload(port: number, size: number, secure = false) {
+  return runPythonJson<Upload>(PY_UPLOAD, [port, size, secure ? 1 : 0], 30_000);
+}
+
+interface RawConfig {
+  port: number;
+  head: string;
+  /** Body bytes after the head; -1: forever. */
+  body?: number;
+  /** Send everything before reading. */
+  sendFirst?: boolean;
+  /** Go on (sending, or waiting quietly) after the server's FIN, which the lingering close sends first. */
+  stayAfterFin?: boolean;
+  timeoutMs?: number;
+}
+
+function raw(config: RawConfig) {
+  return runPythonJson<Raw>(PY_RAW, [JSON.stringify(config)], (config.timeoutMs ?? 15_000) + 10_000);
+}
+
+/** A server that answers 413 (Connection: close) without reading the body. */
+function early413(responseBytes: number, secure = false): http.Server {
+  const body = Buffer.alloc(responseBytes, 'r');
+  const handler: http.RequestListener = (_req, res) => {
+    res.writeHead(413, { 'Content-Length': body.length, Connection: 'close' });
+    res.end(body);
+  };
+  return secure ? https.createServer(fixtures, handler) : http.createServer(handler);
+}
+
+async function listen(server: http.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function close(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+function uploadHead(length: number): string {
+  return `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\n`;
+}
+
+let dir: string;
+let bigFile: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lingering-'));
+  bigFile = join(dir, 'body.bin');
+  writeFileSync(bigFile, Buffer.alloc(64 * MiB, 'c'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('an early 413 with the request body unread (64 MiB)', () => {
+  it('without lingeringClose, python http.client loses the response (EPIPE/ECONNRESET)', async () => {
+    const server = early413(4096);
+    const port = await listen(server);
+    const runs: Upload[] = [];
+    for (let i = 0; i < 3; i++) runs.push(await upload(port, 64 * MiB));
+    await close(server);
+    const failures = runs.filter((run) => !run.ok || run.bytes !== 4096);
+    expect(failures.length, JSON.stringify(runs)).toBeGreaterThanOrEqual(1);
+    expect(failures.every((run) => /BrokenPipe|ConnectionReset|:32|:104/.test(String(run.error)))).toBe(true);
+  });
+
+  for (const size of [4096, 4 * MiB]) {
+    it(`with lingeringClose, python http.client gets the whole ${size}-byte 413, 3/3`, async () => {
+      const server = early413(size);
+      lingeringClose(server, { lingeringTime: 10_000 });
+      const port = await listen(server);
+      for (let i = 0; i < 3; i++) {
+        const run = await upload(port, 64 * MiB);
+        expect(run, JSON.stringify(run)).toMatchObject({ ok: true, status: 413, bytes: size });
+      }
+      await close(server);
+    });
+
+    it(`with lingeringClose, curl --data-binary gets the whole ${size}-byte 413, 3/3`, async () => {
+      const server = early413(size);
+      lingeringClose(server, { lingeringTime: 10_000 });
+      const port = await listen(server);
+      for (let i = 0; i < 3; i++) {
+        const out = await runProcess('curl', [
+          '-sS', '--data-binary', `@${bigFile}`, '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
+          `http://127.0.0.1:${port}/upload`,
+        ]);
+        expect(out, JSON.stringify(out)).toMatchObject({ code: 0, stdout: `413 ${size}` });
+      }
+      await close(server);
+    });
+  }
+
+  it('https: python http.client and curl get the whole 413', async () => {
+    const server = early413(64 * 1024, true);
+    lingeringClose(server, { lingeringTime: 10_000 });
+    const port = await listen(server);
+    for (let i = 0; i < 3; i++) {
+      const run = await upload(port, 64 * MiB, true);
+      expect(run, JSON.stringify(run)).toMatchObject({ ok: true, status: 413, bytes: 64 * 1024 });
+    }
+    const out = await runProcess('curl', [
+      '-sSk', '--data-binary', `@${bigFile}`, '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
+      `https://127.0.0.1:${port}/upload`,
+    ]);
+    expect(out, JSON.stringify(out)).toMatchObject({ code: 0, stdout: `413 ${64 * 1024}` });
+    await close(server);
+  });
+
+  it('server.close() completes once the lingering connections end', async () => {
+    const server = early413(1024);
+    lingeringClose(server, { lingeringTime: 10_000, lingeringTimeout: 600 });
+    const port = await listen(server);
+    // Sends 64 KiB of a 10 MiB body, then goes quiet (reading): the close waits for it.
+    const client = raw({ port, head: uploadHead(10 * MiB), body: 64 * 1024, stayAfterFin: true, timeoutMs: 3000 });
+    await delay(200);
+    const start = performance.now();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closedAfter = performance.now() - start;
+    const seen = await client;
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(1024);
+    expect(seen.finAtMs).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+    // Quiet since ~0 ms: closed at lingeringTimeout (600 ms), 200 ms after server.close().
+    expect(closedAfter).toBeGreaterThan(250);
+    expect(closedAfter).toBeLessThan(1500);
+  });
+});
+
+describe('the limits', () => {
+  it('a client that never stops sending is cut off near lingeringTime, without stalling the loop', async () => {
+    const server = early413(2048);
+    lingeringClose(server, { lingeringTime: 1500, lingeringTimeout: 5000, maxBytes: Number.MAX_SAFE_INTEGER });
+    const port = await listen(server);
+    const { result: seen, maxStallMs } = await measureStall(() =>
+      raw({ port, head: uploadHead(1e12), body: -1, stayAfterFin: true, timeoutMs: 8000 }));
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(2048);
+    expect(seen.finAtMs, JSON.stringify(seen)).toBeLessThan(500); // the lingering close's FIN, at once
+    expect(seen.rstAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.rstAtMs!).toBeGreaterThan(1300);
+    expect(seen.rstAtMs!).toBeLessThan(3000);
+    expect(seen.sent).toBeGreaterThan(64 * MiB); // it really kept sending
+    expect(maxStallMs).toBeLessThan(100);
+  });
+
+  it('a client that sends a bit and goes quiet is closed after lingeringTimeout', async () => {
+    const server = early413(2048);
+    lingeringClose(server, { lingeringTime: 10_000, lingeringTimeout: 500 });
+    let connectedAt = 0;
+    let closedAt = 0;
+    server.on('connection', (socket: net.Socket) => {
+      connectedAt = performance.now();
+      socket.on('close', () => { closedAt = performance.now(); });
+    });
+    const port = await listen(server);
+    const seen = await raw({ port, head: uploadHead(10 * MiB), body: 32 * 1024, stayAfterFin: true, timeoutMs: 2500 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(2048);
+    expect(seen.sent).toBe(32 * 1024);
+    expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+    // The server's socket closed ~lingeringTimeout after the client's last byte.
+    const quietFor = closedAt - connectedAt - (seen.lastSendAtMs ?? 0);
+    expect(closedAt).toBeGreaterThan(0);
+    expect(quietFor).toBeGreaterThan(400);
+    expect(quietFor).toBeLessThan(1500);
+  });
+
+  it('maxBytes: a client that keeps sending is cut off past the byte budget', async () => {
+    const server = early413(2048);
+    lingeringClose(server, { lingeringTime: 10_000, lingeringTimeout: 10_000, maxBytes: MiB });
+    const port = await listen(server);
+    const seen = await raw({ port, head: uploadHead(1e12), body: -1, stayAfterFin: true, timeoutMs: 8000 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(2048);
+    expect(seen.rstAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.rstAtMs!).toBeLessThan(2000);
+    // What the client got into the network: the budget plus the kernel's buffers.
+    expect(seen.sent).toBeLessThan(48 * MiB);
+  });
+});
+
+describe('connections that are not closing', () => {
+  it('keep-alive connections whose requests were read are untouched (fetch, http.Agent)', async () => {
+    let connections = 0;
+    let closed = 0;
+    const server = http.createServer(async (req, res) => {
+      let bytes = 0;
+      for await (const chunk of req) bytes += (chunk as Buffer).length;
+      res.end(`read ${bytes}`);
+    });
+    server.on('connection', (socket: net.Socket) => {
+      connections++;
+      socket.on('close', () => { closed++; });
+    });
+    lingeringClose(server, { lingeringTime: 1000, lingeringTimeout: 100 });
+    const port = await listen(server);
+    for (let i = 0; i < 4; i++) {
+      const response = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: 'x'.repeat(1000 * i) });
+      expect(await response.text()).toBe(`read ${1000 * i}`);
+      await delay(150); // past lingeringTimeout: an idle keep-alive connection stays open
+    }
+    expect(closed).toBe(0);
+    const byFetch = connections;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<net.Socket>();
+    for (let i = 0; i < 4; i++) {
+      const text = await new Promise<string>((resolve, reject) => {
+        const req = http.request({ port, host: '127.0.0.1', method: 'POST', agent }, (res) => {
+          sockets.add(res.socket);
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.end('y'.repeat(100));
+      });
+      expect(text).toBe('read 100');
+      await delay(150); // past lingeringTimeout: an idle keep-alive connection stays open
+    }
+    expect(sockets.size).toBe(1);
+    expect(connections).toBe(byFetch + 1);
+    expect(closed).toBe(0);
+    agent.destroy();
+    await close(server);
+  });
+
+  // Node answers the last allowed request with Connection: close and leaves the close to the client.
+  it('the keep-alive limit (maxRequestsPerSocket): both responses delivered, no RST', async () => {
+    const server = http.createServer((_req, res) => res.end('ok'));
+    server.maxRequestsPerSocket = 2;
+    lingeringClose(server, { lingeringTime: 2000, lingeringTimeout: 500 });
+    const port = await listen(server);
+    const head = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+    const seen = await raw({ port, head: head.repeat(2), timeoutMs: 1000 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 200 OK');
+    expect(seen.bodyBytes, JSON.stringify(seen)).toBeGreaterThan(60); // the second response too
+    expect(seen.rstAtMs).toBeNull();
+  });
+});
+
+describe('clientError', () => {
+  // 20 KiB of header (over the 16 KiB default) and then 8 MiB more, all sent before reading.
+  const oversized = `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(20 * 1024)}`;
+
+  it('without lingeringClose, a client still sending gets an RST for its body', async () => {
+    const server = http.createServer((_req, res) => res.end());
+    const port = await listen(server);
+    const runs: Raw[] = [];
+    for (let i = 0; i < 3; i++) runs.push(await raw({ port, head: oversized, body: 8 * MiB, sendFirst: true, timeoutMs: 5000 }));
+    await close(server);
+    // The client's sends fail (an RST): http.client and the like raise before they read.
+    const lost = runs.filter((run) => run.sendError === 'ECONNRESET' || run.sendError === 'EPIPE');
+    expect(lost.length, JSON.stringify(runs)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('with lingeringClose, Node\'s 431 reaches the client, 3/3', async () => {
+    const server = http.createServer((_req, res) => res.end());
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 1000 });
+    const port = await listen(server);
+    for (let i = 0; i < 3; i++) {
+      const seen = await raw({ port, head: oversized, body: 8 * MiB, sendFirst: true, timeoutMs: 5000 });
+      expect(seen.status, JSON.stringify(seen)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+      expect(seen.sendError).toBeNull();
+    }
+    await close(server);
+  });
+
+  it('a malformed request gets Node\'s 400; a clientError listener of the user\'s decides alone', async () => {
+    const server = http.createServer((_req, res) => res.end());
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 1000 });
+    const port = await listen(server);
+    const seen = await raw({ port, head: 'NOT HTTP\r\n\r\n', body: 4 * MiB, sendFirst: true, timeoutMs: 5000 });
+    expect(seen.status).toBe('HTTP/1.1 400 Bad Request');
+    let userSaw = 0;
+    server.on('clientError', (_error, socket) => {
+      userSaw++;
+      socket.end('HTTP/1.1 400 Mine\r\n\r\n');
+    });
+    const mine = await raw({ port, head: 'NOT HTTP\r\n\r\n', timeoutMs: 3000 });
+    expect(mine.status).toBe('HTTP/1.1 400 Mine');
+    expect(userSaw).toBe(1);
+    await close(server);
+  });
+});
+
+describe('install, uninstall, options', () => {
+  it('uninstall restores the default for new connections; a second install throws ERR_INVALID_STATE', async () => {
+    const server = early413(4096);
+    const uninstall = lingeringClose(server);
+    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    uninstall();
+    uninstall(); // once is enough; again is harmless
+    expect(server.listenerCount('clientError')).toBe(0);
+    const port = await listen(server);
+    const runs: Upload[] = [];
+    for (let i = 0; i < 3; i++) runs.push(await upload(port, 64 * MiB));
+    expect(runs.filter((run) => !run.ok).length, JSON.stringify(runs)).toBeGreaterThanOrEqual(1);
+    const again = lingeringClose(server, { lingeringTime: 10_000 });
+    const run = await upload(port, 64 * MiB);
+    expect(run).toMatchObject({ ok: true, status: 413, bytes: 4096 });
+    again();
+    await close(server);
+  });
+
+  it('validates before any effect, with Node\'s error codes', async () => {
+    const server = http.createServer();
+    const bad: [unknown, unknown, string][] = [
+      [null, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [{}, undefined, 'ERR_INVALID_ARG_TYPE'],
+      [server, 'fast', 'ERR_INVALID_ARG_TYPE'],
+      [server, null, 'ERR_INVALID_ARG_TYPE'],
+      [server, { lingeringTime: '30s' }, 'ERR_INVALID_ARG_TYPE'],
+      [server, { lingeringTime: -1 }, 'ERR_OUT_OF_RANGE'],
+      [server, { lingeringTime: Infinity }, 'ERR_OUT_OF_RANGE'],
+      [server, { lingeringTimeout: NaN }, 'ERR_OUT_OF_RANGE'],
+      [server, { lingeringTimeout: 2 ** 31 }, 'ERR_OUT_OF_RANGE'],
+      [server, { maxBytes: '1mb' }, 'ERR_INVALID_ARG_TYPE'],
+      [server, { maxBytes: 1.5 }, 'ERR_OUT_OF_RANGE'],
+      [server, { maxBytes: -1 }, 'ERR_OUT_OF_RANGE'],
+    ];
+    for (const [target, options, code] of bad)
+      await expectError(() => lingeringClose(target as http.Server, options as object), code);
+    expect(server.listenerCount('clientError')).toBe(0);
+    expect(server.listenerCount('request')).toBe(0);
+    expect(server.listenerCount('connection')).toBe(1); // node:http's own
+    expect(DEFAULT_LINGERING_MAX_BYTES).toBe(64 * MiB);
+    lingeringClose(server, { lingeringTime: 0, lingeringTimeout: 0, maxBytes: 0 })();
+  });
+});
