@@ -6,15 +6,19 @@ import type * as net from 'node:net';
 import type { InternalHandle } from './handle';
 
 /**
- * Sees a read before Node's stream: `data` is what arrived (Node sizes the
- * buffer to the bytes read), undefined for EOF or a read error. Return false
- * to swallow it: later filters and Node's stream never see it.
+ * Sees a read before Node's stream: `bytes` is how much arrived, null for
+ * EOF or a read error. Return false to swallow it: later filters and Node's
+ * stream never see it.
  */
-export type ReadFilter = (data: ArrayBuffer | undefined) => boolean;
+export type ReadFilter = (bytes: number | null) => boolean;
 
 const kFilters = Symbol('socket-linger.readFilters');
 
-interface Filtered extends InternalHandle { [kFilters]?: ReadFilter[] }
+interface Filtered extends InternalHandle {
+  [kFilters]?: ReadFilter[];
+  /** StreamBase's count of bytes read, raised before onread is called. */
+  readonly bytesRead?: number;
+}
 
 /** The handle whose onread carries this socket's data (TLSWrap for TLS). */
 function streamHandleOf(socket: net.Socket): Filtered | null {
@@ -34,9 +38,18 @@ export function filterReads(socket: net.Socket, filter: ReadFilter): void {
   if (filters === undefined) {
     const list: ReadFilter[] = filters = handle[kFilters] = [];
     const onread = handle.onread;
+    // The buffer's size is not the read's on every Node (TLS on Node 24
+    // hands over a 64 KiB buffer holding 16 KiB): the stream's own count is.
+    let counted = handle.bytesRead ?? 0;
     handle.onread = function filteredRead(this: Filtered, buffer?: ArrayBuffer) {
       const hasData = buffer !== undefined;
-      for (let i = 0; i < list.length; i++) if (!list[i](buffer)) return;
+      let bytes: number | null = null;
+      if (hasData) {
+        const total = this.bytesRead;
+        bytes = typeof total === 'number' ? total - counted : buffer.byteLength;
+        if (typeof total === 'number') counted = total;
+      }
+      for (let i = 0; i < list.length; i++) if (!list[i](bytes)) return;
       const result = onread.call(this, buffer);
       // Node stops reading when its buffer is full (a paused app): a filter
       // still has to see the peer's FIN or reset. Never after EOF, which

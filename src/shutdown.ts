@@ -72,8 +72,8 @@ function shutdownRead(socket: net.Socket, fd: number): void {
 
 /** Any byte that arrives after shutdown(read) resets the connection. */
 function watchLateData(socket: net.Socket): void {
-  filterReads(socket, (data) => {
-    if (data === undefined) return true; // the peer's FIN or an error: Node handles it
+  filterReads(socket, (bytes) => {
+    if (bytes === null) return true; // the peer's FIN or an error: Node handles it
     try {
       resetAfterReadShutdown(socket, descriptorOf(tcpHandleOf(socket)));
     } catch {

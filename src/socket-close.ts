@@ -196,8 +196,8 @@ class SocketClose implements CloseWatcher {
       case 'linger':
         // Reads are swallowed (EOF too, or Node would close the socket);
         // a reset ends the wait: nothing more can be delivered.
-        filterReads(socket, (data) => {
-          if (data !== undefined) this.onPeerData(data.byteLength);
+        filterReads(socket, (bytes) => {
+          if (bytes !== null) this.onPeerData(bytes);
           else this.onHangUp();
           return false;
         });
@@ -208,14 +208,14 @@ class SocketClose implements CloseWatcher {
         // Data still reaches the app while it takes it; once its buffer is
         // full (a paused stream) or nobody listens, it is drained. The
         // peer's FIN completes the sequence whatever the app's flow state.
-        filterReads(socket, (data) => {
-          if (data === undefined) {
+        filterReads(socket, (bytes) => {
+          if (bytes === null) {
             // Node tells a read error from EOF (it destroys the socket with
             // the error, which the guard then sees): decide after it has.
             queueMicrotask(() => this.onHangUp());
             return true;
           }
-          if (!this.onPeerData(data.byteLength)) return false;
+          if (!this.onPeerData(bytes)) return false;
           const listening = socket.listenerCount('data') > 0 || socket.listenerCount('readable') > 0;
           return listening && socket.readableLength < socket.readableHighWaterMark;
         });

@@ -267,7 +267,7 @@ class Drain {
     // adding a 'data' listener makes node:http unconsume it (its listener
     // wrapper), so reads pass through the read filters.
     socket.on('data', noop);
-    filterReads(socket, (data) => data === undefined);
+    filterReads(socket, (bytes) => bytes === null);
     let closed: Promise<CloseResult>;
     try {
       closed = shutdownSequence(socket, { timeoutMs: this.remaining(), signal: this.signal });
