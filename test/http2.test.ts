@@ -171,7 +171,9 @@ describe('drainServer on an http2 server', () => {
     expect(await slow).not.toBe(`ok ${128 * 1024}`);
   });
 
-  it("without it: server.close() on Node's http2 server leaves an idle session open (the close never comes)", async () => {
+  // Node 20's http2 server.close() waits for idle sessions forever; newer
+  // Node sends them GOAWAY itself (seen on 24), so the control runs on 20.
+  it.runIf(Number(process.versions.node.split('.')[0]) <= 20)("without it (Node 20): server.close() on Node's http2 server leaves an idle session open (the close never comes)", async () => {
     const { server, port } = await h2Server();
     const idle = connect(port);
     expect(await request(idle.client)).toBe('ok 2');
