@@ -169,6 +169,34 @@ ignored() {
 check "npm install --ignore-scripts: the package still loads (CJS)" ignored
 check "import from 'socket-linger' (ESM): setLinger/getLinger/getTcpInfo" node use.mjs
 
+cat >use-http.cjs <<'JS'
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { once } = require('node:events');
+const { lingeringClose, drainServer } = require('socket-linger/http');
+(async () => {
+  const server = http.createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const uninstall = lingeringClose(server);
+  const body = await (await fetch(`http://127.0.0.1:${server.address().port}/`)).text();
+  assert.equal(body, 'ok');
+  const r = await drainServer(server, { timeout: 2000 });
+  assert.equal(r.abortive, 0);
+  uninstall();
+  console.log(`# socket-linger/http (CJS): ${JSON.stringify({ ...r, results: r.results.length })}`);
+})().catch((e) => { console.error(e); process.exit(1); });
+JS
+cat >use-http.mjs <<'JS'
+import assert from 'node:assert/strict';
+import { lingeringClose, drainServer, DEFAULT_LINGERING_MAX_BYTES } from 'socket-linger/http';
+assert.equal(typeof lingeringClose, 'function');
+assert.equal(typeof drainServer, 'function');
+assert.equal(typeof DEFAULT_LINGERING_MAX_BYTES, 'number');
+console.log('ESM http ok');
+JS
+check "require('socket-linger/http') (CJS): lingeringClose and drainServer on a real server" node use-http.cjs
+check "import from 'socket-linger/http' (ESM)" node use-http.mjs
+
 matrix() {
   npx --no-install socket-linger matrix --json --bytes 1048576 >"$WORK/matrix.json" || { cat "$WORK/matrix.json"; return 1; }
   node -e '

@@ -31,7 +31,11 @@ npm_unpack() {
   [ -f "$dir/package.json" ] && return 0
   tmp="$(mktemp -d "$TOOLS/pack.XXXXXX")"
   log "npm pack $spec"
-  if ! (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>&1); then
+  # Inside an npm lifecycle (prepack under `npm pack`) the parent's npm_*
+  # settings would steer this pack too: run it without them.
+  local clean=() var
+  for var in $(compgen -e | grep '^npm_' || true); do clean+=(-u "$var"); done
+  if ! (cd "$tmp" && env "${clean[@]}" npm pack --silent "$spec" >/dev/null 2>&1); then
     rm -rf "$tmp"
     return 1
   fi

@@ -2,5 +2,5 @@
 // build (one copy of the module state, whichever way the package is loaded).
 import cjs from './http.js';
 
-export const { lingeringClose, drainServer, DEFAULT_LINGERING_MAX_BYTES } = cjs;
+export const { lingeringClose, drainServer, DEFAULT_LINGERING_MAX_BYTES, DEFAULT_DRAIN_TIMEOUT_MS } = cjs;
 export type { LingeringCloseOptions, DrainOptions, DrainResult } from './http.js';
