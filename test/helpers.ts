@@ -297,15 +297,13 @@ export interface PyPeer {
   kill(): void;
 }
 
-export function pythonPeer(options: PyPeerOptions): PyPeer {
-  const child = spawn('python3', ['-c', PY_PEER, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const events: Record<string, unknown>[] = [];
-  const waiters: { event: string; resolve: (value: never) => void }[] = [];
+interface JsonWaiter { event: string; resolve: (value: Record<string, unknown>) => void }
+
+/** Parses a child's stdout as JSON lines into `events`, resolving the waiters of each event's name. */
+function onJsonLines(stdout: NodeJS.ReadableStream, events: Record<string, unknown>[], waiters: JsonWaiter[]): void {
   let buffered = '';
-  let exited = false;
-  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (text: string) => {
+  stdout.setEncoding('utf8');
+  stdout.on('data', (text: string) => {
     buffered += text;
     let nl: number;
     while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -314,10 +312,19 @@ export function pythonPeer(options: PyPeerOptions): PyPeer {
       events.push(event);
       for (const waiter of waiters.filter((w) => w.event === event.event)) {
         waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(event as never);
+        waiter.resolve(event);
       }
     }
   });
+}
+
+export function pythonPeer(options: PyPeerOptions): PyPeer {
+  const child = spawn('python3', ['-c', PY_PEER, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const events: Record<string, unknown>[] = [];
+  const waiters: { event: string; resolve: (value: never) => void }[] = [];
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => { exited = true; resolve(); }));
+  onJsonLines(child.stdout!, events, waiters as JsonWaiter[]);
   child.stdin!.on('error', () => {}); // the peer may exit first
   const next: PyPeer['next'] = (event, timeoutMs = 5000) => {
     const seen = events.find((e) => e.event === event);
@@ -368,21 +375,7 @@ export function jsonLinesChild(command: string, args: string[]) {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const events: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
-  let buffered = '';
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (text: string) => {
-    buffered += text;
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const event = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
-      buffered = buffered.slice(nl + 1);
-      events.push(event);
-      for (const waiter of waiters.filter((w) => w.event === event.event)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(event);
-      }
-    }
-  });
+  onJsonLines(child.stdout!, events, waiters);
   child.stdin!.on('error', () => {});
   return {
     events,
@@ -400,15 +393,9 @@ export function jsonLinesChild(command: string, args: string[]) {
 }
 
 /** curl, run to its end: exit code, body, stderr. */
-export function curl(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; body: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('curl', ['-sS', '--max-time', String(timeoutMs / 1000), ...args]);
-    let body = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { body += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('close', (code) => resolve({ code, body, stderr }));
-  });
+export async function curl(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; body: string; stderr: string }> {
+  const out = await runProcess('curl', ['-sS', '--max-time', String(timeoutMs / 1000), ...args], timeoutMs + 5000);
+  return { code: out.code, body: out.stdout, stderr: out.stderr };
 }
 
 // Processes that are not Node, for the HTTP tests: their own output is the verdict.
