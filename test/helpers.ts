@@ -297,6 +297,15 @@ export interface PyPeer {
   kill(): void;
 }
 
+/**
+ * The environment of peers that are not Node (python3, curl): without the
+ * sanitizer runtime that scripts/test-asan.sh preloads for the addon, which
+ * those programs were not built for (curl hangs under it).
+ */
+const PEER_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => !/^(LD_PRELOAD|ASAN_OPTIONS|UBSAN_OPTIONS)$/.test(name)),
+);
+
 interface JsonWaiter { event: string; resolve: (value: Record<string, unknown>) => void }
 
 /** Parses a child's stdout as JSON lines into `events`, resolving the waiters of each event's name. */
@@ -319,7 +328,7 @@ function onJsonLines(stdout: NodeJS.ReadableStream, events: Record<string, unkno
 }
 
 export function pythonPeer(options: PyPeerOptions): PyPeer {
-  const child = spawn('python3', ['-c', PY_PEER, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('python3', ['-c', PY_PEER, JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'], env: PEER_ENV });
   const events: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (value: never) => void }[] = [];
   let exited = false;
@@ -372,7 +381,7 @@ export async function acceptPython(options: Omit<PyPeerOptions, 'connect' | 'lis
 
 /** A child process whose stdout is JSON lines; `next(event)` waits for one. */
 export function jsonLinesChild(command: string, args: string[]) {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], env: PEER_ENV });
   const events: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
   onJsonLines(child.stdout!, events, waiters);
@@ -409,7 +418,7 @@ export interface ProcessOutput {
 /** Runs a program to its end (killed after timeoutMs) and collects its output. */
 export function runProcess(command: string, args: string[], timeoutMs = 30_000): Promise<ProcessOutput> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PEER_ENV });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
