@@ -2,9 +2,11 @@
 // shutdown sequence and the raw blocking-close trap, each with a peer that
 // reads and one that does not, judged by what the peer's kernel saw.
 import * as net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { abortiveClose, closeSocket, gracefulShutdown, type CloseResult } from './close';
 import { setLinger, writeLinger } from './linger';
+import { LINGER_MAX_SECONDS } from './validate';
 import { descriptorOf, tcpHandleOf } from './handle';
 import { getTcpInfo } from './tcp-info';
 import { stallMonitor } from './stall';
@@ -33,11 +35,55 @@ export interface MatrixRow {
 }
 
 export interface MatrixOptions {
-  /** Bytes written before each close (default 8 MiB: more than kernel buffers hold). */
+  /** Bytes written before each close (default 8 MiB: more than kernel buffers hold; see MIN_PAYLOAD_BYTES). */
   payloadBytes?: number;
   /** n for the lingering rows, seconds (default 1). */
   lingerSeconds?: number;
+  /** The loopback address both ends use (default 127.0.0.1; ::1 for IPv6). */
+  host?: string;
+  /** Called as each row starts (index from 0, of `total`). */
+  onRowStart?: (row: Pick<MatrixRow, 'close' | 'setting' | 'peer'>, index: number, total: number) => void;
+  /** Called with each row as it is judged. */
+  onRow?: (row: MatrixRow, index: number, total: number) => void;
 }
+
+export const DEFAULT_PAYLOAD_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The initial receive buffer of a new TCP socket, bytes: on Linux the middle
+ * value of net.ipv4.tcp_rmem (131072 by default); elsewhere 128 KiB (macOS's
+ * net.inet.tcp.recvspace default; Windows starts at 64 KiB).
+ */
+export function initialReceiveBuffer(): number {
+  if (process.platform === 'linux') {
+    try {
+      const middle = Number(readFileSync('/proc/sys/net/ipv4/tcp_rmem', 'utf8').trim().split(/\s+/)[1]);
+      if (Number.isSafeInteger(middle) && middle > 0) return middle;
+    } catch { /* no /proc: the default */ }
+  }
+  return 128 * 1024;
+}
+
+/**
+ * The smallest payload the matrix accepts. The rows that reset (SO_LINGER
+ * {on, 0}, abortiveClose, and a peer that does not read within n s) expect
+ * unsent data lost, so the payload must exceed what the peer's kernel queues
+ * while the peer is not reading: its initial receive buffer, which does not
+ * grow while nothing is read (127973 bytes queued with Linux's default 131072;
+ * payloads up to that arrive whole before the RST). Twice that, for margin.
+ */
+export const MIN_PAYLOAD_BYTES = 2 * initialReceiveBuffer();
+
+/** How long past the linger window the matrix waits for the peer's verdict, ms. */
+const VERDICT_GRACE_MS = 5000;
+/** The longest a Node timer waits (setTimeout clamps anything longer to 1 ms, with a warning). */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+/**
+ * The largest n the matrix runs: the platform's linger limit, and n s plus
+ * the verdict grace must fit one timer.
+ */
+export const MATRIX_LINGER_MAX_SECONDS = Math.min(
+  LINGER_MAX_SECONDS, Math.floor((TIMER_MAX_MS - VERDICT_GRACE_MS) / 1000));
 
 /** A stall longer than this counts as blocking the event loop. */
 export const STALL_LIMIT_MS = 200;
@@ -162,21 +208,28 @@ function expectPeer(row: MatrixRow, saw: 'FIN' | 'RST', everyByte: boolean): str
 
 /** Runs every scenario with both kinds of peer; rows in table order. */
 export async function runMatrix(options: MatrixOptions = {}): Promise<MatrixRow[]> {
-  const payloadBytes = options.payloadBytes ?? 8 * 1024 * 1024;
+  const payloadBytes = options.payloadBytes ?? DEFAULT_PAYLOAD_BYTES;
   const n = options.lingerSeconds ?? 1;
+  const host = options.host ?? '127.0.0.1';
+  const plan = SCENARIOS.flatMap((scenario) => (['reads', 'does not read'] as PeerMode[]).map((peer) => ({ scenario, peer })));
   const rows: MatrixRow[] = [];
-  for (const scenario of SCENARIOS)
-    for (const peer of ['reads', 'does not read'] as PeerMode[])
-      rows.push(await runRow(scenario, peer, payloadBytes, n));
+  for (const [index, { scenario, peer }] of plan.entries()) {
+    options.onRowStart?.({ close: scenario.close, setting: scenario.setting, peer }, index, plan.length);
+    const row = await runRow(scenario, peer, payloadBytes, n, host);
+    rows.push(row);
+    options.onRow?.(row, index, plan.length);
+  }
   return rows;
 }
 
-async function runRow(scenario: Scenario, peerMode: PeerMode, payloadBytes: number, n: number): Promise<MatrixRow> {
+async function runRow(
+  scenario: Scenario, peerMode: PeerMode, payloadBytes: number, n: number, host: string,
+): Promise<MatrixRow> {
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  server.listen(0, host);
+  await once(server, 'listening'); // rejects with the listen error (EADDRNOTAVAIL for a missing ::1)
   const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const client = net.connect((server.address() as net.AddressInfo).port, host);
   client.on('error', () => {}); // the rows that reset are meant to
   await once(client, 'connect');
   const [peer] = await accepted;
@@ -194,7 +247,7 @@ async function runRow(scenario: Scenario, peerMode: PeerMode, payloadBytes: numb
     await delayMs(Math.max(0, n * 1000 + 200 - tookMs));
     peer.resume();
   }
-  const seen = await Promise.race([verdict, delayMs(n * 1000 + 5000).then(() => null)]);
+  const seen = await Promise.race([verdict, delayMs(n * 1000 + VERDICT_GRACE_MS).then(() => null)]);
   const maxStallMs = Math.round(stall.stop() * 10) / 10;
   peer.destroy();
   client.destroy();
