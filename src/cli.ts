@@ -2,6 +2,7 @@
 // `socket-linger matrix`: runs the Winsock close matrix live on this machine.
 import { arch, platform, release } from 'node:os';
 import { runMatrix, STALL_LIMIT_MS, type MatrixRow } from './matrix';
+import { proxyCommand } from './proxy';
 
 const USAGE = `Usage: socket-linger matrix [--json] [--linger <seconds>] [--bytes <n>]
 
@@ -71,6 +72,7 @@ function table(rows: MatrixRow[]) {
 }
 
 async function main() {
+  if (process.argv[2] === 'proxy') return proxyCommand(process.argv.slice(3));
   const options = parseArgs(process.argv.slice(2));
   const rows = await runMatrix(options);
   const mismatches = rows.filter((r) => r.ok === false);

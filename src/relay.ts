@@ -160,6 +160,8 @@ class Relay {
   private by: Side | null = null;
   private error: Error | null = null;
   private idleTimer: NodeJS.Timeout | undefined;
+  private pendingCloses = 0;
+  private settled = false;
   private readonly onAbort = () => this.resetBoth('aborted');
 
   constructor(
@@ -268,6 +270,10 @@ class Relay {
       this.setReason('fault', null, null);
       d.done = true;
       d.ending = 'RST';
+      // The client is reset; the target, which only sent its FIN, gets one.
+      this.aToB.done = true;
+      this.aToB.ending ??= 'FIN';
+      this.closeToward(this.b, 'FIN');
       this.resetAfterFlush('a');
       return;
     }
@@ -348,7 +354,16 @@ class Relay {
     const close = () => {
       if (socket.destroyed) return;
       if (how === 'RST') abortiveClose(socket).catch(() => {});
-      else if (socket === this.a && this.faults.lingerCloseA) closeSocket(socket).catch(() => {});
+      else if (socket === this.a && this.faults.lingerCloseA) {
+        // Its SO_LINGER decides: linger 0 (or n s without an acknowledgement) is an RST.
+        this.pendingCloses++;
+        closeSocket(socket).then((r) => {
+          if (r.type === 'abortive') this.bToA.ending = 'RST';
+        }, () => {}).finally(() => {
+          this.pendingCloses--;
+          this.settleIfClosed();
+        });
+      }
       else socket.end();
     };
     if (delay > 0 && !this.aborted()) setTimeout(close, delay);
@@ -406,7 +421,12 @@ class Relay {
       const other: Side = side === 'a' ? 'b' : 'a';
       if (!this.gone[other] && !this.socketOf(other).destroyed) this.resetAfterFlush(other);
     }
-    if (!this.closed.a || !this.closed.b) return;
+    this.settleIfClosed();
+  }
+
+  private settleIfClosed(): void {
+    if (!this.closed.a || !this.closed.b || this.pendingCloses > 0 || this.settled) return;
+    this.settled = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     for (const d of [this.aToB, this.bToA]) if (d.timer) clearTimeout(d.timer);
     this.options.signal?.removeEventListener('abort', this.onAbort);
