@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from './cli-args';
 import * as matrix from './cli-matrix';
+import { PROXY_USAGE, proxyCommand } from './proxy';
 
 interface Command {
   summary: string;
@@ -12,8 +13,19 @@ interface Command {
   run(argv: readonly string[]): Promise<number>;
 }
 
+// The proxy parses its own options and reports its own usage errors (exit 2).
+const proxy: Command = {
+  summary: 'a TCP proxy passing FIN, half-close and RST on, with faults on demand',
+  usage: PROXY_USAGE,
+  async run(argv) {
+    await proxyCommand([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  },
+};
+
 const COMMANDS: Record<string, Command> = {
   matrix,
+  proxy,
 };
 
 function version(): string {

@@ -10,3 +10,7 @@ export {
   closeSocket, abortiveClose, gracefulShutdown, DEFAULT_SHUTDOWN_TIMEOUT_MS,
   type CloseResult, type CloseOptions, type GracefulShutdownOptions,
 } from './close';
+export {
+  relay, DEFAULT_RELAY_FLUSH_TIMEOUT_MS,
+  type RelayResult, type RelayOptions, type RelayDirection, type RelayEnding, type RelayReason,
+} from './relay';

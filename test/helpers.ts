@@ -444,3 +444,120 @@ export async function runPythonJson<T = Record<string, unknown>>(
     throw new Error(`python3 said no JSON (exit ${out.code}): ${out.stdout} ${out.stderr}`);
   }
 }
+
+// ------------------------------------------------------------- relay / proxy ends
+
+/**
+ * A python3 raw-socket end for relay and proxy tests, byte-exact: what it
+ * sends is the pattern byte i = i % 251 (i counted from its first byte), and
+ * what it receives is checked against the same pattern (`ok`). Judged by the
+ * kernel: recv() == b'' is a FIN, ConnectionResetError an RST.
+ * Commands (stdin lines): `send N`, `shutwr`, `reset` (linger {1,0} close),
+ * `pause`, `resume`, `slow BYTES MS` (read at most BYTES per MS), `report`, `quit`.
+ * Events: listening {port}, connected, sent {sent}, fin / rst / done {bytes, ok, ...}.
+ */
+const PY_END = String.raw`
+import errno, json, os, select, socket, struct, sys, time
+cfg = json.loads(sys.argv[1])
+PAT = bytes(i % 251 for i in range(251)) * 1100
+st = dict(bytes=0, ok=True, fin=False, rst=False, sent=0, sendError=None)
+def emit(**k):
+    sys.stdout.write(json.dumps(k) + "\n"); sys.stdout.flush()
+fam = socket.AF_INET6 if ':' in cfg['host'] else socket.AF_INET
+if cfg.get('listen'):
+    ls = socket.socket(fam); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((cfg['host'], 0)); ls.listen(1); emit(event='listening', port=ls.getsockname()[1])
+    s, _ = ls.accept(); ls.close()
+else:
+    s = socket.socket(fam)
+    if cfg.get('rcvbuf'): s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg['rcvbuf'])
+    s.connect((cfg['host'], cfg['port']))
+s.setblocking(False)
+emit(event='connected', port=s.getsockname()[1])
+reading = True; read_done = False; slow = None; budget_at = 0.0
+to_send = 0; shut_after = False
+deadline = time.monotonic() + cfg.get('timeoutMs', 20000) / 1000.0
+stdin = sys.stdin.buffer; pending = b''
+def fail_send(e):
+    name = errno.errorcode.get(e.errno, str(e.errno))
+    if st['sendError'] is None: st['sendError'] = name
+    if e.errno in (errno.ECONNRESET, errno.EPIPE) and not st['rst']: st['rst'] = True; emit(event='rst', **st)
+while time.monotonic() < deadline:
+    rl = [stdin]
+    now = time.monotonic()
+    if reading and not read_done and (slow is None or now >= budget_at): rl.append(s)
+    wl = [s] if to_send > 0 and st['sendError'] is None else []
+    r, w, _ = select.select(rl, wl, [], 0.005 if slow else 0.05)
+    if s in r:
+        try:
+            d = s.recv(slow[0] if slow else 262144)
+            if d:
+                o = st['bytes'] % 251
+                if d != PAT[o:o + len(d)]: st['ok'] = False
+                st['bytes'] += len(d)
+                if slow: budget_at = time.monotonic() + slow[1] / 1000.0
+            else:
+                read_done = True; st['fin'] = True; emit(event='fin', **st)
+        except BlockingIOError: pass
+        except ConnectionResetError:
+            read_done = True
+            if not st['rst']: st['rst'] = True; emit(event='rst', **st)
+    if w:
+        try:
+            o = st['sent'] % 251
+            k = s.send(PAT[o:o + min(to_send, 262144)]); st['sent'] += k; to_send -= k
+            if to_send == 0:
+                emit(event='sent', sent=st['sent'])
+                if shut_after: s.shutdown(socket.SHUT_WR); shut_after = False; emit(event='shutwr')
+        except BlockingIOError: pass
+        except OSError as e: fail_send(e)
+    if stdin in r:
+        chunk = os.read(stdin.fileno(), 4096)
+        if not chunk: break
+        pending += chunk; quit = False
+        while b'\n' in pending:
+            line, pending = pending.split(b'\n', 1)
+            cmd = line.decode().split()
+            if not cmd: continue
+            if cmd[0] == 'send': to_send += int(cmd[1])
+            elif cmd[0] == 'shutwr':
+                if to_send > 0: shut_after = True
+                else: s.shutdown(socket.SHUT_WR); emit(event='shutwr')
+            elif cmd[0] == 'pause': reading = False
+            elif cmd[0] == 'resume': reading = True
+            elif cmd[0] == 'slow': slow = (int(cmd[1]), int(cmd[2]))
+            elif cmd[0] == 'report': emit(event='report', **st)
+            elif cmd[0] == 'reset':
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.close(); emit(event='done', **st); sys.exit(0)
+            elif cmd[0] == 'quit': quit = True
+        if quit: break
+emit(event='done', **st)
+`;
+
+export interface PyEndView { bytes: number; ok: boolean; fin: boolean; rst: boolean; sent: number; sendError: string | null }
+
+export interface PyEnd {
+  next(event: string, timeoutMs?: number): Promise<Record<string, unknown> & PyEndView>;
+  command(line: string): void;
+  done: Promise<PyEndView>;
+  kill(): void;
+}
+
+export function pyEnd(options: { host?: string; port?: number; listen?: boolean; rcvbuf?: number; timeoutMs?: number }): PyEnd {
+  const child = spawn('python3', ['-c', PY_END, JSON.stringify({ host: '127.0.0.1', ...options })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const events: Record<string, unknown>[] = [];
+  const waiters: JsonWaiter[] = [];
+  onJsonLines(child.stdout!, events, waiters);
+  const next = (event: string, timeoutMs = 15_000) => new Promise<Record<string, unknown>>((resolve, reject) => {
+    const seen = events.find((e) => e.event === event);
+    if (seen) return resolve(seen);
+    const timer = setTimeout(() => reject(new Error(`python end: no '${event}' in ${timeoutMs} ms; saw ${JSON.stringify(events)}`)), timeoutMs);
+    waiters.push({ event, resolve: (value) => { clearTimeout(timer); resolve(value); } });
+  }) as Promise<Record<string, unknown> & PyEndView>;
+  return {
+    next,
+    command: (line) => { if (child.stdin!.writable) child.stdin!.write(`${line}\n`); },
+    done: next('done', options.timeoutMs ?? 30_000),
+    kill: () => { if (child.exitCode === null) child.kill('SIGKILL'); },
+  };
+}

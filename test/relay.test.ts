@@ -1,0 +1,235 @@
+// relay(): python3 raw-socket ends on both sides, judged by what their
+// recv() returned (b'' = FIN, ConnectionResetError = RST), byte-exact.
+import { describe, expect, it } from 'vitest';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { once } from 'node:events';
+import { relay, type RelayResult } from '../dist/index.js';
+import { delay, fixtures, pyEnd, type PyEnd } from './helpers';
+
+interface Relayed {
+  client: PyEnd; target: PyEnd; a: net.Socket; b: net.Socket;
+  result: Promise<RelayResult | null>; server: net.Server;
+}
+
+/** A naive proxy, as users write it: pipe both ways, destroy the other side on an error. */
+function naive(a: net.Socket, b: net.Socket): Promise<null> {
+  a.pipe(b); b.pipe(a);
+  a.on('error', () => b.destroy()); b.on('error', () => a.destroy());
+  const closed = (s: net.Socket) => new Promise<void>((resolve) => s.on('close', () => resolve()));
+  return Promise.all([closed(a), closed(b)]).then(() => null);
+}
+
+/** python client -> node server (a) | relay | node client (b) -> python target. */
+async function relayed(options: { host?: string; naive?: boolean; idleTimeout?: number; signal?: AbortSignal; rcvbuf?: number } = {}): Promise<Relayed> {
+  const host = options.host ?? '127.0.0.1';
+  const target = pyEnd({ listen: true, host });
+  const { port: targetPort } = await target.next('listening');
+  const server = net.createServer();
+  server.listen(0, host);
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const client = pyEnd({ host, port: (server.address() as net.AddressInfo).port, rcvbuf: options.rcvbuf });
+  const [a] = (await accepted) as [net.Socket];
+  const b = net.connect(targetPort as number, host);
+  await once(b, 'connect');
+  await Promise.all([client.next('connected'), target.next('connected')]);
+  const result = options.naive ? naive(a, b) : relay(a, b, { idleTimeout: options.idleTimeout, signal: options.signal });
+  return { client, target, a, b, result, server };
+}
+
+async function until(check: () => boolean, timeoutMs = 10_000) {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await delay(5);
+  }
+}
+
+function cleanup(r: Relayed) {
+  r.client.kill(); r.target.kill(); r.server.close();
+}
+
+describe('relay()', () => {
+  it('half-close from the client: its FIN reaches the target after every byte, the other direction keeps flowing', async () => {
+    const r = await relayed();
+    try {
+      r.client.command('send 100000'); r.client.command('shutwr');
+      const fin = await r.target.next('fin');
+      expect(fin).toMatchObject({ bytes: 100000, ok: true, rst: false });
+      r.target.command('send 300000'); r.target.command('shutwr');
+      const clientFin = await r.client.next('fin');
+      expect(clientFin).toMatchObject({ bytes: 300000, ok: true, rst: false });
+      r.client.command('quit'); r.target.command('quit');
+      const result = (await r.result)!;
+      expect(result).toMatchObject({ aToB: { bytes: 100000, ending: 'FIN' }, bToA: { bytes: 300000, ending: 'FIN' }, reason: 'closed', by: null });
+      expect(result.elapsedMs).toBeGreaterThan(0);
+    } finally { cleanup(r); }
+  });
+
+  it('half-close from the target: the client keeps sending after it got the FIN', async () => {
+    const r = await relayed();
+    try {
+      r.target.command('send 70000'); r.target.command('shutwr');
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 70000, ok: true, rst: false });
+      r.client.command('send 500000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 500000, ok: true, rst: false });
+      r.client.command('quit'); r.target.command('quit');
+      expect(await r.result).toMatchObject({ aToB: { bytes: 500000, ending: 'FIN' }, bToA: { bytes: 70000, ending: 'FIN' }, reason: 'closed' });
+    } finally { cleanup(r); }
+  });
+
+  for (const mode of ['relay', 'naive'] as const) {
+    it(`the target's RST after N bytes reaches a slow client as an RST after all N bytes (${mode})`, async () => {
+      const r = await relayed({ naive: mode === 'naive' });
+      try {
+        const N = 300_000;
+        r.client.command('pause');
+        r.target.command(`send ${N}`);
+        await r.target.next('sent');
+        await until(() => r.b.bytesRead === N);
+        r.target.command('reset');
+        await delay(200);
+        r.client.command('resume');
+        const seen = await Promise.race([r.client.next('rst'), r.client.next('fin')]);
+        if (mode === 'relay') {
+          expect(seen).toMatchObject({ event: 'rst', bytes: N, ok: true, fin: false });
+          expect(await r.result).toMatchObject({ bToA: { bytes: N, ending: 'RST' }, aToB: { bytes: 0, ending: 'RST' }, reason: 'reset', by: 'b' });
+        } else {
+          // The naive proxy lies: the client is told the stream ended normally.
+          expect(seen).toMatchObject({ event: 'fin', rst: false });
+        }
+      } finally { cleanup(r); }
+    });
+  }
+
+  for (const mode of ['relay', 'naive'] as const) {
+    it(`the client's RST after N bytes reaches the target as an RST after all N bytes (${mode})`, async () => {
+      const r = await relayed({ naive: mode === 'naive' });
+      try {
+        const N = 123_457;
+        r.client.command(`send ${N}`);
+        await r.client.next('sent');
+        await until(() => r.a.bytesRead === N);
+        r.client.command('reset');
+        const seen = await Promise.race([r.target.next('rst'), r.target.next('fin')]);
+        if (mode === 'relay') {
+          expect(seen).toMatchObject({ event: 'rst', bytes: N, ok: true });
+          expect(await r.result).toMatchObject({ aToB: { bytes: N, ending: 'RST' }, reason: 'reset', by: 'a' });
+        } else {
+          expect(seen).toMatchObject({ event: 'fin', bytes: N });
+        }
+      } finally { cleanup(r); }
+    });
+  }
+
+  it('an RST after a half-close: the FIN went on, then the RST', async () => {
+    const r = await relayed();
+    try {
+      r.client.command('send 1000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 1000, ok: true });
+      r.target.command('send 5000');
+      await until(() => r.b.bytesRead === 5000);
+      r.target.command('reset');
+      expect(await r.client.next('rst')).toMatchObject({ bytes: 5000, ok: true });
+      expect(await r.result).toMatchObject({ aToB: { bytes: 1000, ending: 'FIN' }, bToA: { bytes: 5000, ending: 'RST' }, by: 'b' });
+    } finally { cleanup(r); }
+  });
+
+  it('IPv6 on both sides', async () => {
+    const r = await relayed({ host: '::1' });
+    try {
+      r.client.command('send 4096'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 4096, ok: true });
+      r.target.command('send 8192');
+      await until(() => r.b.bytesRead === 8192);
+      r.target.command('reset');
+      expect(await r.client.next('rst')).toMatchObject({ bytes: 8192, ok: true });
+    } finally { cleanup(r); }
+  });
+
+  it('a slow reader: 64 MiB pass with the relay holding well under 1 MiB', async () => {
+    const r = await relayed();
+    try {
+      const N = 64 * 1024 * 1024;
+      let most = 0;
+      const sampler = setInterval(() => { most = Math.max(most, r.a.writableLength + r.b.readableLength); }, 1);
+      r.client.command('slow 262144 4');
+      r.target.command(`send ${N}`); r.target.command('shutwr');
+      const fin = await r.client.next('fin', 60_000);
+      clearInterval(sampler);
+      expect(fin).toMatchObject({ bytes: N, ok: true });
+      expect(most).toBeLessThan(1024 * 1024);
+      r.client.command('shutwr');
+      expect(await r.result).toMatchObject({ bToA: { bytes: N, ending: 'FIN' }, aToB: { bytes: 0, ending: 'FIN' } });
+    } finally { cleanup(r); }
+  }, 90_000);
+
+  it('idleTimeout resets both sides', async () => {
+    const r = await relayed({ idleTimeout: 300 });
+    try {
+      r.client.command('send 10');
+      const [c, t] = await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect(t).toMatchObject({ bytes: 10, ok: true });
+      expect(c.bytes).toBe(0);
+      expect(await r.result).toMatchObject({ reason: 'idle', aToB: { ending: 'RST' }, bToA: { ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
+  it('an abort signal resets both sides', async () => {
+    const controller = new AbortController();
+    const r = await relayed({ signal: controller.signal });
+    try {
+      controller.abort();
+      await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect(await r.result).toMatchObject({ reason: 'aborted' });
+    } finally { cleanup(r); }
+  });
+
+  it('TLS on the client side: bytes, FIN and RST pass through the TLS socket', async () => {
+    for (const ending of ['FIN', 'RST'] as const) {
+      const target = pyEnd({ listen: true });
+      const { port } = await target.next('listening');
+      const server = tls.createServer({ key: fixtures.key, cert: fixtures.cert });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const accepted = once(server, 'secureConnection');
+      const client = tls.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', rejectUnauthorized: false });
+      client.allowHalfOpen = true;
+      const [a] = (await accepted) as [tls.TLSSocket];
+      const b = net.connect(port as number, '127.0.0.1');
+      await once(b, 'connect');
+      const result = relay(a, b);
+      let got = 0;
+      client.on('data', (d: Buffer) => { got += d.length; });
+      const outcome = new Promise<string>((resolve) => {
+        client.on('end', () => resolve('FIN'));
+        client.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+      });
+      client.write(Buffer.alloc(5000, 1));
+      client.end();
+      expect(await target.next('fin')).toMatchObject({ bytes: 5000, fin: true });
+      target.command('send 200000');
+      await until(() => b.bytesRead === 200000);
+      target.command(ending === 'FIN' ? 'shutwr' : 'reset');
+      expect(await outcome).toBe(ending === 'FIN' ? 'FIN' : 'ECONNRESET');
+      expect(got).toBe(200000);
+      if (ending === 'FIN') target.command('quit');
+      expect(await result).toMatchObject({ aToB: { bytes: 5000, ending: 'FIN' }, bToA: { bytes: 200000, ending } });
+      target.kill(); server.close(); client.destroy();
+    }
+  });
+
+  it('validates its arguments with Node error codes before any effect', async () => {
+    const s = new net.Socket();
+    await expect(relay(1 as never, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(relay(s, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    const t = new net.Socket();
+    await expect(relay(s, t, { idleTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(relay(s, t, { signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(relay(s, t, 5 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(s.allowHalfOpen).toBe(false);
+    s.destroy();
+    await expect(relay(s, t)).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+  });
+});
