@@ -52,11 +52,12 @@ interface HttpSocket extends net.Socket {
   parser?: HttpParser | null;
   _httpMessage?: { _headerSent?: boolean } | null;
   _handle?: { _consumed?: boolean } | null;
-  [kLimits]?: Limits;
 }
 
 const kInstalled = Symbol('socket-linger.lingeringClose');
-const kLimits = Symbol('socket-linger.lingeringLimits');
+// Per socket, kept off the socket itself: a new property on every socket
+// would change the shape node:http's hot paths see.
+const limitsOf = new WeakMap<net.Socket, Limits>();
 const lingering = new WeakSet<net.Socket>();
 
 type Server = http.Server | https.Server;
@@ -130,7 +131,7 @@ function validateLimits(options: unknown): Limits {
  * finished sending already (its FIN is in: nothing left to wait for).
  */
 function takeOver(socket: HttpSocket, limits: Limits): void {
-  socket[kLimits] = limits;
+  limitsOf.set(socket, limits);
   const destroySoon = socket.destroySoon;
   socket.destroySoon = function lingeringDestroySoon(this: HttpSocket) {
     if (lingering.has(this)) return; // the close is under way
@@ -145,14 +146,17 @@ function takeOver(socket: HttpSocket, limits: Limits): void {
  * otherwise never read a response larger than the socket buffers: node:http
  * stops reading the unread body, the client stops sending, and both wait.
  */
-function onRequest(_req: http.IncomingMessage, res: http.ServerResponse): void {
+function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+  // Only a request with a body can leave one unread (a GET costs nothing more).
+  const { headers } = req;
+  if (headers['transfer-encoding'] === undefined && (headers['content-length'] ?? '0') === '0') return;
   res.on('prefinish', onPrefinish);
 }
 
 function onPrefinish(this: http.ServerResponse & { _last?: boolean }): void {
   if (!this._last || this.req.complete) return;
   const socket = this.socket as HttpSocket | null;
-  const limits = socket?.[kLimits];
+  const limits = socket ? limitsOf.get(socket) : undefined;
   if (!socket || !limits || lingering.has(socket)) return;
   startLingering(socket, limits);
 }
