@@ -79,7 +79,11 @@ describe('socket-linger matrix', () => {
   }, 120_000);
 
   it('shows each row as it finishes on a TTY (under script(1))', { skip: !hasScript(), timeout: 120_000 }, async () => {
-    const command = [process.execPath, cli, 'matrix', '--bytes', BYTES, '--linger', '1'].map((a) => `'${a}'`).join(' ');
+    // script(1) runs without the sanitizer runtime (a peer's environment);
+    // the Node inside loads the addon and gets it back, where it is set.
+    const sanitizer = ['LD_PRELOAD', 'ASAN_OPTIONS'].filter((name) => process.env[name]).map((name) => `${name}=${process.env[name]}`);
+    const command = [...(sanitizer.length ? ['env', ...sanitizer] : []), process.execPath, cli, 'matrix', '--bytes', BYTES, '--linger', '1']
+      .map((a) => `'${a}'`).join(' ');
     const run = await runProcess('script', ['-qfec', command, '/dev/null'], 120_000);
     expect(run.code, run.stdout).toBe(0);
     const progress = run.stdout.split(/\r?\n/).filter((l) => /^\s*\d+\/14 {2}/.test(l.replace(/^.*\r\x1b\[K/, '')));

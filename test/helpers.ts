@@ -381,7 +381,7 @@ export async function acceptPython(options: Omit<PyPeerOptions, 'connect' | 'lis
 
 /** A child process whose stdout is JSON lines; `next(event)` waits for one. */
 export function jsonLinesChild(command: string, args: string[]) {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], env: PEER_ENV });
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'], env: command === process.execPath ? process.env : PEER_ENV });
   const events: Record<string, unknown>[] = [];
   const waiters: { event: string; resolve: (value: Record<string, unknown>) => void }[] = [];
   onJsonLines(child.stdout!, events, waiters);
@@ -418,7 +418,9 @@ export interface ProcessOutput {
 /** Runs a program to its end (killed after timeoutMs) and collects its output. */
 export function runProcess(command: string, args: string[], timeoutMs = 30_000): Promise<ProcessOutput> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: PEER_ENV });
+    // A Node child loads the addon: it keeps the environment (under ASan, the preloaded runtime).
+    const env = command === process.execPath ? process.env : PEER_ENV;
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
