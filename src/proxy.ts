@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import { setLinger } from './linger';
 import { relayWithFaults, type RelayFaults, type RelayResult } from './relay';
 import { LINGER_MAX_SECONDS } from './validate';
+import { integerArg, parseArgs, UsageError } from './cli-args';
 
 export const PROXY_USAGE = `Usage: socket-linger proxy --listen HOST:PORT --target HOST:PORT [faults] [--json]
 
@@ -55,7 +56,6 @@ export interface ProxyOptions {
   idleTimeout: number | undefined;
 }
 
-export class UsageError extends Error {}
 
 export function parseEndpoint(text: string, name: string): Endpoint {
   const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
@@ -71,59 +71,52 @@ function formatEndpoint(host: string, port: number): string {
   return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+const PROXY_OPTIONS = {
+  '--listen': { value: true }, '--target': { value: true }, '--json': { value: false },
+  '--reset-after': { value: true }, '--fin-after': { value: true }, '--reset-upstream-after': { value: true },
+  '--rst-on-fin': { value: false }, '--linger': { value: true }, '--delay-close': { value: true },
+  '--latency': { value: true }, '--idle-timeout': { value: true },
+} as const;
+
+const MAX_MS = 2 ** 31 - 1;
+
 export function parseProxyArgs(argv: string[]): ProxyOptions | 'help' {
-  let listen: Endpoint | undefined;
-  let target: Endpoint | undefined;
-  const options: ProxyOptions = {
-    listen: undefined as never, target: undefined as never, json: false, faults: {}, lingerSeconds: null, idleTimeout: undefined,
+  const { options: given, positionals, help } = parseArgs(argv, PROXY_OPTIONS);
+  if (help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`Unexpected argument: ${positionals[0]}`);
+  const text = (name: keyof typeof PROXY_OPTIONS) => given.get(name) as string | undefined;
+  const integer = (name: keyof typeof PROXY_OPTIONS, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = text(name);
+    return raw === undefined ? undefined : integerArg(raw, name, 0, max);
   };
-  const seen = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let inline: string | undefined;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      inline = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    if (arg === '--help' || arg === '-h') return 'help';
-    if (seen.has(arg)) throw new UsageError(`${arg} given twice`);
-    seen.add(arg);
-    const text = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    const integer = (max = Number.MAX_SAFE_INTEGER): number => {
-      const v = text();
-      const n = Number(v);
-      if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n > max) throw new UsageError(`${arg} needs an integer from 0 to ${max}, got '${v}'`);
-      return n;
-    };
-    const flag = () => {
-      if (inline !== undefined) throw new UsageError(`${arg} takes no value`);
-    };
-    switch (arg) {
-      case '--listen': listen = parseEndpoint(text(), arg); break;
-      case '--target': target = parseEndpoint(text(), arg); break;
-      case '--json': flag(); options.json = true; break;
-      case '--reset-after': options.faults.bToAAfter = { bytes: integer(), then: 'RST' }; break;
-      case '--fin-after': options.faults.bToAAfter = { bytes: integer(), then: 'FIN' }; break;
-      case '--reset-upstream-after': options.faults.aToBAfter = { bytes: integer(), then: 'RST' }; break;
-      case '--rst-on-fin': flag(); options.faults.rstOnFinFromB = true; break;
-      case '--linger': options.lingerSeconds = integer(LINGER_MAX_SECONDS); options.faults.lingerCloseA = true; break;
-      case '--delay-close': options.faults.delayCloseA = integer(2 ** 31 - 1); break;
-      case '--latency': options.faults.latencyMs = integer(2 ** 31 - 1); break;
-      case '--idle-timeout': options.idleTimeout = integer(2 ** 31 - 1); break;
-      default: throw new UsageError(arg.startsWith('-') ? `Unknown option: ${arg}` : `Unexpected argument: ${arg}`);
-    }
+  const options: ProxyOptions = {
+    listen: undefined as never, target: undefined as never, json: given.has('--json'), faults: {},
+    lingerSeconds: null, idleTimeout: integer('--idle-timeout', MAX_MS),
+  };
+  if (given.has('--reset-after') && given.has('--fin-after')) throw new UsageError('--reset-after and --fin-after exclude each other');
+  const resetAfter = integer('--reset-after');
+  const finAfter = integer('--fin-after');
+  const resetUpstreamAfter = integer('--reset-upstream-after');
+  if (resetAfter !== undefined) options.faults.bToAAfter = { bytes: resetAfter, then: 'RST' };
+  if (finAfter !== undefined) options.faults.bToAAfter = { bytes: finAfter, then: 'FIN' };
+  if (resetUpstreamAfter !== undefined) options.faults.aToBAfter = { bytes: resetUpstreamAfter, then: 'RST' };
+  if (given.has('--rst-on-fin')) options.faults.rstOnFinFromB = true;
+  const linger = integer('--linger', LINGER_MAX_SECONDS);
+  if (linger !== undefined) {
+    options.lingerSeconds = linger;
+    options.faults.lingerCloseA = true;
   }
-  if (seen.has('--reset-after') && seen.has('--fin-after')) throw new UsageError('--reset-after and --fin-after exclude each other');
-  if (!listen) throw new UsageError('--listen HOST:PORT is required');
-  if (!target) throw new UsageError('--target HOST:PORT is required');
-  if (target.port === 0) throw new UsageError('--target needs a port other than 0');
-  options.listen = listen;
-  options.target = target;
+  const delayClose = integer('--delay-close', MAX_MS);
+  if (delayClose !== undefined) options.faults.delayCloseA = delayClose;
+  const latency = integer('--latency', MAX_MS);
+  if (latency !== undefined) options.faults.latencyMs = latency;
+  const listen = text('--listen');
+  const target = text('--target');
+  if (listen === undefined) throw new UsageError('--listen HOST:PORT is required');
+  if (target === undefined) throw new UsageError('--target HOST:PORT is required');
+  options.listen = parseEndpoint(listen, '--listen');
+  options.target = parseEndpoint(target, '--target');
+  if (options.target.port === 0) throw new UsageError('--target needs a port other than 0');
   return options;
 }
 
