@@ -10,6 +10,7 @@ import { LINGER_MAX_SECONDS } from './validate';
 import { descriptorOf, tcpHandleOf } from './handle';
 import { getTcpInfo } from './tcp-info';
 import { stallMonitor } from './stall';
+import { elapsedSince } from './socket-close';
 
 export type PeerMode = 'reads' | 'does not read';
 
@@ -241,7 +242,7 @@ async function runRow(
   const stall = stallMonitor();
   const started = performance.now();
   const result = await scenario.run(client, n);
-  const tookMs = Math.round((performance.now() - started) * 10) / 10;
+  const tookMs = elapsedSince(started);
   // A peer that was not reading looks only after any linger window passed.
   if (peerMode === 'does not read') {
     await delayMs(Math.max(0, n * 1000 + 200 - tookMs));

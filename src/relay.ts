@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { abortiveClose, closeSocket } from './close';
 import { invalidArgType, invalidArgValue, socketClosed } from './errors';
 import { descriptorOf, tcpHandleOf, validateSocket } from './handle';
-import { peerResetOn } from './socket-close';
+import { elapsedSince, peerResetOn } from './socket-close';
 import { readTcpInfo } from './tcp-info';
 import { validateTimeout } from './validate';
 
@@ -437,7 +437,7 @@ class Relay {
       reason: this.reason ?? (bothFin ? 'closed' : 'reset'),
       by: this.by,
       error: this.error,
-      elapsedMs: Math.round((performance.now() - this.start) * 10) / 10,
+      elapsedMs: elapsedSince(this.start),
     });
   }
 }

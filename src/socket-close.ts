@@ -10,6 +10,7 @@ import type * as net from 'node:net';
 import { errnoOf } from './errors';
 import { descriptorOf, type InternalHandle } from './handle';
 import { guardClose, watchClose, type CloseWatcher } from './close-guard';
+import { readLinger } from './linger';
 import { native } from './native';
 import { whenDelivered } from './poller';
 import { filterReads } from './reading';
@@ -89,7 +90,6 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Loop turns a release waits for libuv to read what arrived during its flush. */
 const DRAIN_TURNS = 8;
 const ECONNRESET = errnoOf('ECONNRESET');
-const lingerOut = new Int32Array(2);
 
 interface Caller { start: number; resolve: (result: CloseResult) => void }
 
@@ -252,7 +252,8 @@ class SocketClose implements CloseWatcher {
     if (isSystemError(this.socket.errored)) this.resetReceived = true;
     try {
       const fd = descriptorOf(this.handle);
-      if (native.getLinger(fd, lingerOut) === 0 && lingerOut[0] === 1 && lingerOut[1] === 0) this.resetSent = true;
+      const linger = readLinger(fd);
+      if (linger.enabled && linger.seconds === 0) this.resetSent = true;
       // Unread bytes make the kernel reset instead of FIN (RFC 1122 4.2.2.13).
       if (native.readableBytes(fd) > 0) this.resetSent = true;
       if (peerResetOn(fd)) this.resetReceived = true;
@@ -457,7 +458,12 @@ function isSystemError(error: unknown): boolean {
 }
 
 function withElapsed(outcome: Outcome, start: number): CloseResult {
-  return { ...outcome, elapsedMs: Math.round((performance.now() - start) * 10) / 10 };
+  return { ...outcome, elapsedMs: elapsedSince(start) };
+}
+
+/** ms since `start` (a performance.now()), to 0.1 ms: every elapsedMs the package reports. */
+export function elapsedSince(start: number): number {
+  return Math.round((performance.now() - start) * 10) / 10;
 }
 
 /** Only the close may close the socket: Node would auto-destroy it at 'finish' once reading ended. */

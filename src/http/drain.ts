@@ -26,7 +26,7 @@ import { shutdownSequence } from '../close';
 import { invalidArgType, socketClosed } from '../errors';
 import { http2SessionOnSocket, http2PartsOf, tcpHandleOf, type Http2SessionLike } from '../handle';
 import { filterReads } from '../reading';
-import { closeOf, startClose, type CloseResult } from '../socket-close';
+import { closeOf, elapsedSince, startClose, type CloseResult } from '../socket-close';
 import { validateTimeout } from '../validate';
 import { closeHttp2 } from './http2';
 
@@ -157,7 +157,7 @@ class Drain {
       abortive: count((r) => r.type === 'abortive'),
       timedOut: count((r) => r.timedOut),
       delivered: count((r) => r.delivered === true),
-      elapsedMs: Math.round((performance.now() - this.start) * 10) / 10,
+      elapsedMs: elapsedSince(this.start),
       results,
     };
   }
@@ -226,7 +226,7 @@ class Drain {
     const since = performance.now();
     socket.once('close', (hadError: boolean) => this.settleWaiting(socket, {
       type: hadError ? 'abortive' : 'graceful', waited: false, timedOut: false, delivered: null,
-      elapsedMs: Math.round((performance.now() - since) * 10) / 10,
+      elapsedMs: elapsedSince(since),
     }));
     // node:http ends a `Connection: close` exchange with destroySoon()
     // (end, then destroy at 'finish', before the client's FIN): the shutdown

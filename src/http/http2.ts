@@ -11,7 +11,7 @@
 import type * as net from 'node:net';
 import { socketClosed } from '../errors';
 import { tcpHandleOf, type Http2Parts } from '../handle';
-import { closeOf, startClose, type CloseResult, type JoinOptions } from '../socket-close';
+import { closeOf, elapsedSince, startClose, type CloseResult, type JoinOptions } from '../socket-close';
 
 /** Runs the socket-level close once the session hands its socket over. */
 export type SocketCloser = (socket: net.Socket, join: JoinOptions) => Promise<CloseResult>;
@@ -131,7 +131,7 @@ class SessionClose {
     if (this.timer !== undefined) clearTimeout(this.timer);
     for (const signal of this.signals) signal.removeEventListener('abort', this.onAbort);
     sessionCloses.delete(this.parts.socket);
-    this.result = { ...result, elapsedMs: Math.round((performance.now() - this.start) * 10) / 10 };
+    this.result = { ...result, elapsedMs: elapsedSince(this.start) };
     for (const resolve of this.callers.splice(0)) resolve(this.result);
   }
 }
