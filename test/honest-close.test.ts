@@ -752,6 +752,17 @@ const s = net.connect(Number(process.env.PORT), '127.0.0.1', async () => {
 
 describe('14: process.execve with a guarded socket', () => {
   const hasExecve = typeof (process as { execve?: unknown }).execve === 'function';
+  // An exec Node refuses before it runs (bad arguments) has no effect: the
+  // lingers switched off for it are back. (A failed exec itself aborts Node.)
+  it.skipIf(!hasExecve)('an execve() refused for its arguments leaves every linger as it was', async () => {
+    const pair = await connectPair();
+    cleanups.push(() => { void pair.close(); });
+    setLinger(pair.client, true, 5);
+    const execve = (process as unknown as { execve: (file: unknown) => never }).execve;
+    await expectError(() => execve(123), 'ERR_INVALID_ARG_TYPE');
+    expect(getLinger(pair.client)).toEqual({ enabled: true, seconds: 5 });
+  });
+
   it.skipIf(!hasExecve)('the exec completes within ~1.5 s, not at the 5 s linger', async () => {
     const { port } = await silentServer();
     const child = runChild(['-e', EXECVE_CHILD], { DIST, PORT: String(port) });
