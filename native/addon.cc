@@ -216,6 +216,14 @@ Napi::Value ReleaseHeld(const Napi::CallbackInfo& info) {
   return Result(info, sl::ReleaseHeld(held));
 }
 
+// closeDuplicate(fd) -> err: closes a descriptor the runtime duplicated for
+// this package (Deno's fdForIpc()), which its own fs.closeSync refuses.
+Napi::Value CloseDuplicate(const Napi::CallbackInfo& info) {
+  sl::Sock dup = -1;
+  if (!ReadSock(info, 0, &dup)) return {};
+  return Result(info, sl::CloseDuplicate(dup));
+}
+
 // findSocket(localAddress, localPort, remoteAddress, remotePort)
 //   -> SOCKET (>= 0) or err (< 0). Only needed where handle.fd is -1 (Windows).
 // A negative remotePort says which peerless socket is meant (see
@@ -243,6 +251,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new HeldSockets());
   exports.Set("holdSocket", Napi::Function::New(env, HoldSocket, "holdSocket"));
   exports.Set("releaseHeld", Napi::Function::New(env, ReleaseHeld, "releaseHeld"));
+  exports.Set("closeDuplicate",
+              Napi::Function::New(env, CloseDuplicate, "closeDuplicate"));
   exports.Set("setLinger", Napi::Function::New(env, SetLinger, "setLinger"));
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
   exports.Set("shutdownWrite",

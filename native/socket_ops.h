@@ -73,6 +73,8 @@ int PendingError(Sock s, int* out);
 int HoldSocket(Sock s, Sock* held);
 // Drops a reference taken by HoldSocket; the connection closes if it was the last.
 int ReleaseHeld(Sock held);
+// Closes a duplicate of a socket that a runtime handed out (Deno's fdForIpc()).
+int CloseDuplicate(Sock dup);
 
 // Whether a connection that still has bytes unacknowledged was reset: it
 // reads CLOSED (after both FINs a socket reads CLOSED too, but with nothing

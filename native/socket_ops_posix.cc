@@ -100,4 +100,8 @@ int ReleaseHeld(Sock held) {
   return close(static_cast<int>(held)) == 0 ? 0 : LastError();
 }
 
+int CloseDuplicate(Sock dup) {
+  return close(static_cast<int>(dup)) == 0 ? 0 : LastError();
+}
+
 }  // namespace sl

@@ -283,6 +283,8 @@ int ReadableBytes(Sock s, int64_t* out) {
 // Windows (and only Linux's close blocks on a linger): nothing to hold.
 int HoldSocket(Sock, Sock*) { return UV_ENOSYS; }
 int ReleaseHeld(Sock) { return UV_ENOSYS; }
+// No runtime hands out duplicated SOCKETs here.
+int CloseDuplicate(Sock) { return UV_ENOSYS; }
 
 int PendingError(Sock s, int* out) {
   int error = 0;

@@ -5,6 +5,7 @@
 // that its result is computed from the socket as it was at the close.
 import { descriptorOf, type InternalHandle } from './handle';
 import { native } from './native';
+import { runtime } from './runtime';
 
 /** What a close under way hears from the guard. */
 export interface CloseWatcher {
@@ -69,7 +70,9 @@ function install(handle: Guarded): Guard {
     if (guard.held >= 0) native.releaseHeld(guard.held);
     guard.held = -1;
   };
-  const { close, reset, ref, unref } = handle;
+  const { close, ref, unref } = handle;
+  const resetMethod = runtime.resetMethod;
+  const reset = handle[resetMethod];
   handle.close = function closeWithoutBlocking(this: Guarded, callback?: () => void) {
     openGuardedHandles.delete(this);
     guard.watcher?.onHandleClosing('close');
@@ -81,12 +84,13 @@ function install(handle: Guarded): Guard {
       guard.watcher?.onHandleClosed();
     }
   };
-  // resetAndDestroy(): linger {on, 0} and close, as libuv's own reset does,
-  // but through close: libuv refuses its reset (EINVAL) while a shutdown is
-  // pending (after end()) and Node then leaks the handle. Only where the
-  // option cannot be set does libuv's reset get its turn.
+  // resetAndDestroy(): linger {on, 0} and close, as libuv's own reset (and
+  // Bun's terminate()) does, but through close: libuv refuses its reset
+  // (EINVAL) while a shutdown is pending (after end()) and Node then leaks
+  // the handle. Only where the option cannot be set does the runtime's own
+  // reset get its turn.
   if (reset !== undefined) {
-    handle.reset = function resetWithClose(this: Guarded, callback?: () => void) {
+    handle[resetMethod] = function resetWithClose(this: Guarded, callback?: () => void) {
       let armed = false;
       try {
         armed = native.setLinger(descriptorOf(this), true, 0) === 0;
@@ -97,6 +101,7 @@ function install(handle: Guarded): Guard {
       openGuardedHandles.delete(this);
       guard.watcher?.onHandleClosing('reset');
       try {
+        if (!runtime.resetThroughClose) return reset.call(this, callback);
         close.call(this, callback);
       } finally {
         releaseHeld();

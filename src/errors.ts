@@ -62,6 +62,22 @@ export function invalidHandleType(kind: string) {
   );
 }
 
+/** This runtime gives JavaScript no way to the OS socket (Deno < 2.8, an unknown runtime). */
+export function descriptorUnavailable(runtime: string) {
+  return withCode(
+    new Error(`The OS socket cannot be reached on ${runtime} (socket-linger supports Node, Bun 1.x and Deno >= 2.8)`),
+    'ERR_UNSUPPORTED_RUNTIME',
+  );
+}
+
+/** An operation this runtime cannot carry out as documented: refused before any effect. */
+export function unsupportedOnRuntime(what: string, runtime: string, why: string) {
+  return withCode(
+    new Error(`${what} is not supported on ${runtime}: ${why}`),
+    'ERR_FEATURE_UNAVAILABLE_ON_RUNTIME',
+  );
+}
+
 /** A failed syscall, from a negative libuv-style error number. */
 export function systemError(errno: number, syscall: SystemCall): SystemError {
   const code = getSystemErrorName(errno);

@@ -1,25 +1,16 @@
-// From a Node socket or server to the OS socket behind it. Node exposes the
-// descriptor only on its private handle (`_handle.fd`, a getter that asks
-// libuv each time), so every operation reads it afresh from the live handle:
-// a destroyed socket has no handle and can never reach a reused fd number.
+// From a socket or server to the OS socket behind it. Runtimes expose the
+// descriptor only on their private native handle (`_handle`; how, src/runtime.ts
+// knows), so every operation reads it afresh from the live handle: a
+// destroyed socket has no handle and can never reach a reused fd number.
 import * as net from 'node:net';
-import { errnoOf, invalidArgType, invalidHandleType, socketClosed, systemError } from './errors';
+import { descriptorUnavailable, errnoOf, invalidArgType, invalidHandleType, socketClosed, systemError } from './errors';
 import { native } from './native';
+import { runtime, type NativeHandle } from './runtime';
 
-/** What Node keeps in `socket._handle`: a TCP or Pipe wrap, or a TLSWrap. */
-export interface InternalHandle {
-  readonly fd: number;
-  onread?: (buffer?: ArrayBuffer) => unknown;
-  reading?: boolean;
-  readStart?(): number;
-  close(callback?: () => void): void;
-  /** TCP only: close with an RST (resetAndDestroy). */
-  reset?(callback?: () => void): number;
+/** What a runtime keeps in `socket._handle` (Node: a TCP or Pipe wrap, or a TLSWrap). */
+export interface InternalHandle extends NativeHandle {
   getsockname?(out: AddressInfo): number;
   getpeername?(out: AddressInfo): number;
-  /** TLSWrap: the stream it encrypts (the TCP handle for a socket). */
-  _parent?: InternalHandle;
-  [key: symbol]: unknown;
 }
 
 interface AddressInfo { address?: string; port?: number; family?: string }
@@ -125,23 +116,27 @@ export interface RoundRobinHandle {
 /** The TCP handle of a socket or server; throws if closed or not TCP. */
 export function tcpHandleOf(target: LingerTarget): InternalHandle {
   if (target instanceof net.Socket && target.destroyed) throw socketClosed();
-  let handle = (target as WithHandle)._handle;
-  if (!handle) throw socketClosed();
+  const own = (target as WithHandle)._handle;
+  if (!own) throw socketClosed();
   // A TLS socket's handle wraps the TCP handle, unless it encrypts a
   // JavaScript stream (tls.connect({ socket: duplex })), which has no OS socket.
-  if (handle._parent !== undefined) handle = handle._parent;
-  const kind = handle.constructor?.name;
-  if (kind !== 'TCP') throw invalidHandleType(kind === 'Pipe' ? 'pipe' : String(kind));
-  return handle;
+  const handle = runtime.socketHandle(own) as InternalHandle;
+  switch (runtime.kindOf(handle)) {
+    case 'tcp': return handle;
+    case 'pipe': throw invalidHandleType('pipe');
+    case 'unreachable': throw descriptorUnavailable(runtime.name);
+    case 'other': throw invalidHandleType(String(handle.constructor?.name));
+  }
 }
 
 /**
- * The OS socket behind a TCP handle, read now from the live handle. On
- * Windows libuv does not hand out the SOCKET (`fd` is -1): it is found by
- * walking this thread's loop for the handle with the same addresses.
+ * The OS socket behind a TCP handle, read now from the live handle, for use
+ * within the current synchronous operation (on Deno it is a dup() closed
+ * after it). On Windows libuv does not hand out the SOCKET (`fd` is -1): it
+ * is found by walking this thread's loop for the handle with the same addresses.
  */
 export function descriptorOf(handle: InternalHandle): number {
-  const fd = handle.fd;
+  const fd = runtime.descriptor(handle);
   if (fd >= 0) return fd;
   if (fd !== -1 || process.platform !== 'win32') throw socketClosed();
   return lookupSocket(handle);

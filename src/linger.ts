@@ -8,6 +8,7 @@ import {
 } from './handle';
 import { guardClose } from './close-guard';
 import { native } from './native';
+import { runtime } from './runtime';
 import { validateBoolean, validateLingerSeconds } from './validate';
 
 export interface LingerOption {
@@ -71,13 +72,13 @@ function applyLinger(target: LingerTarget, enabled: boolean, seconds: number): v
   const roundRobin = target instanceof net.Server ? roundRobinHandleOf(target) : null;
   if (roundRobin) {
     roundRobin[kAcceptedLinger] = { enabled, seconds };
-    hookAccepted(roundRobin);
+    hookAccepted(target as net.Server, roundRobin);
     return;
   }
   const handle = tcpHandleOf(target);
   writeLinger(descriptorOf(handle), enabled, seconds);
   if (!enabled || seconds === 0) return;
-  if (target instanceof net.Server) hookAccepted(handle);
+  if (target instanceof net.Server) hookAccepted(target, handle);
   else guardClose(handle);
 }
 
@@ -105,29 +106,24 @@ function deferLinger(target: LingerTarget, option: LingerOption): void {
   });
 }
 
-type Listener = (InternalHandle | RoundRobinHandle) & {
-  onconnection?: (err: number, client?: InternalHandle) => unknown;
-};
+type Listener = (InternalHandle | RoundRobinHandle) & { [kServerGuard]?: true };
 
 /**
- * Sees each accepted socket as libuv (or, in a round-robin cluster worker,
- * the IPC channel) hands it over, before Node does, since Node itself
- * closes some at once (over maxConnections) before any 'connection' event.
+ * Sees each accepted socket as the runtime (or, in a round-robin cluster
+ * worker, the IPC channel) hands it over, before Node does, since Node
+ * itself closes some at once (over maxConnections) before any 'connection'
+ * event.
  */
-function hookAccepted(listener: Listener): void {
-  if (listener[kServerGuard] || typeof listener.onconnection !== 'function') return;
-  listener[kServerGuard] = true;
-  const onconnection = listener.onconnection;
-  listener.onconnection = function lingerAccepted(this: Listener, err: number, client?: InternalHandle) {
-    if (client) {
-      try {
-        onAccepted(this, client);
-      } catch {
-        // Already gone: Node sees that on its first read; nothing to set or guard.
-      }
+function hookAccepted(server: net.Server, listener: Listener): void {
+  if (listener[kServerGuard]) return;
+  const hooked = runtime.hookAccept(server, listener as InternalHandle, (client) => {
+    try {
+      onAccepted(listener, client as InternalHandle);
+    } catch {
+      // Already gone: Node sees that on its first read; nothing to set or guard.
     }
-    return onconnection.call(this, err, client);
-  };
+  });
+  if (hooked) listener[kServerGuard] = true;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface NativeBinding {
   /** A second reference to the socket (POSIX), released by releaseHeld; else a negative error. */
   holdSocket(sock: number): number;
   releaseHeld(held: number): number;
+  /** Closes a duplicate a runtime handed out for one operation (Deno's fdForIpc()). */
+  closeDuplicate(dup: number): number;
   /**
    * Windows only: the SOCKET behind a libuv TCP handle of this thread's loop,
    * by its addresses. remotePort -1: no peer, any kind; -2: a listener only;

@@ -1,0 +1,214 @@
+'use strict';
+// The portable check suite under Bun and Deno (scripts/test-runtime.sh): the
+// shared behaviour tests (test/portable/tests.cjs, in-process peers judged
+// by their kernel state) plus the ones below, whose peer is python3
+// (test/runtimes/peer.py: bytes, FIN = recv() returned b'', RST =
+// ECONNRESET), so that a runtime's own socket code is no part of the verdict,
+// and `socket-linger matrix` run by the same runtime. Plain CommonJS and
+// node:assert, which both runtimes provide; ends with "N passed, N failed".
+//
+//   bun test/runtimes/run.cjs
+//   deno run --allow-ffi --allow-net --allow-read --allow-env --allow-run --allow-sys test/runtimes/run.cjs
+
+// The addon built here (build/Release), not a prebuild for another platform.
+if (process.env.PREBUILDS_ONLY === undefined) process.env.PREBUILDS_ONLY = '';
+
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const tls = require('node:tls');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+const { once } = require('node:events');
+const h = require('../portable/harness.cjs');
+const { ROOT, DIST, sl, SLOW, PAYLOAD, test, skip, main, delay, withTimeout, expectThrow, connectPair } = h;
+
+const versions = process.versions;
+const RUNTIME = versions.bun ? `Bun ${versions.bun}` : versions.deno ? `Deno ${versions.deno}` : `Node ${versions.node}`;
+const IS_BUN = versions.bun !== undefined;
+const IS_DENO = versions.deno !== undefined;
+
+// What the in-process peers cannot judge here, and why (each is covered by a python3-peer test below).
+if (IS_BUN) skip('gracefulShutdown: a peer that never closes gets an RST',
+  'Bun closes the reset Bun peer at once, so its kernel state cannot be read; python peer: "gracefulShutdown, a peer that never answers"');
+if (IS_DENO) skip('honest 5:',
+  "Deno fails a pending write with EPIPE at the peer's FIN (its stream, not the kernel), so no lingering close with data unsent survives a half-close");
+
+// ---------------------------------------------------------------- python3 peers
+
+/** Starts test/runtimes/peer.py; resolves with its port and a promise of its verdict. */
+async function pythonPeer(...args) {
+  const child = spawn('python3', [path.join(__dirname, 'peer.py'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const port = await withTimeout(new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const nl = out.indexOf('\n');
+      if (nl >= 0 && !resolve.done) { resolve.done = true; resolve(Number(out.slice(0, nl))); }
+    });
+    child.once('error', reject);
+  }), 5000 * SLOW, 'python peer start');
+  const verdict = new Promise((resolve) => child.once('close', () => {
+    const lines = out.trim().split('\n');
+    resolve(JSON.parse(lines[lines.length - 1]));
+  }));
+  return { port, verdict: withTimeout(verdict, 20000 * SLOW, 'python peer verdict') };
+}
+
+async function connectTo(port, { secure = false } = {}) {
+  const socket = h.track(secure
+    ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, allowHalfOpen: true })
+    : net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  await once(socket, secure ? 'secureConnect' : 'connect');
+  socket.on('error', () => {});
+  return socket;
+}
+
+const pick = (r, ...keys) => Object.fromEntries(keys.map((k) => [k, r[k]]));
+
+test(`${RUNTIME}: the runtime is detected and every public function is there`, async () => {
+  assert.ok(IS_BUN || IS_DENO, 'run this suite under Bun or Deno (scripts/test-runtime.sh)');
+  for (const name of ['setLinger', 'getLinger', 'shutdown', 'getTcpInfo', 'closeSocket', 'abortiveClose', 'gracefulShutdown', 'relay']) {
+    assert.equal(typeof sl[name], 'function', name);
+  }
+  const esm = await import(path.join(DIST, 'index.mjs'));
+  assert.equal(esm.closeSocket, sl.closeSocket);
+});
+
+test('python peer: closeSocket, linger off: graceful, no wait; every byte + FIN', async () => {
+  const peer = await pythonPeer();
+  const socket = await connectTo(peer.port);
+  socket.write(Buffer.alloc(PAYLOAD, 1));
+  const result = await sl.closeSocket(socket);
+  assert.deepEqual(pick(result, 'type', 'waited'), { type: 'graceful', waited: false });
+  assert.deepEqual(await peer.verdict, { bytes: PAYLOAD, outcome: 'FIN', tlsEof: null });
+});
+
+test('python peer: closeSocket, linger 0: abortive; RST, data lost', async () => {
+  const peer = await pythonPeer('--wait-ms', '300');
+  const socket = await connectTo(peer.port);
+  sl.setLinger(socket, true, 0);
+  assert.deepEqual(sl.getLinger(socket), { enabled: true, seconds: 0 });
+  socket.write(Buffer.alloc(PAYLOAD, 1));
+  const result = await sl.closeSocket(socket);
+  assert.deepEqual(pick(result, 'type', 'delivered'), { type: 'abortive', delivered: false });
+  const seen = await peer.verdict;
+  assert.equal(seen.outcome, 'RST');
+  assert.ok(seen.bytes < PAYLOAD, `${seen.bytes} bytes`);
+});
+
+test('python peer: closeSocket, linger 5, a reading peer: graceful, waited, delivered; every byte + FIN', async () => {
+  const peer = await pythonPeer();
+  const socket = await connectTo(peer.port);
+  sl.setLinger(socket, true, 5);
+  socket.write(Buffer.alloc(PAYLOAD, 1));
+  const result = await sl.closeSocket(socket);
+  assert.deepEqual(pick(result, 'type', 'waited', 'timedOut', 'delivered'), { type: 'graceful', waited: true, timedOut: false, delivered: true });
+  assert.deepEqual(await peer.verdict, { bytes: PAYLOAD, outcome: 'FIN', tlsEof: null });
+});
+
+test('python peer: closeSocket, linger 1, a peer that does not read: RST at 1 s, timedOut', async () => {
+  const peer = await pythonPeer('--wait-ms', '2500');
+  const socket = await connectTo(peer.port);
+  sl.setLinger(socket, true, 1);
+  socket.write(Buffer.alloc(PAYLOAD, 1));
+  const result = await sl.closeSocket(socket);
+  assert.deepEqual(pick(result, 'type', 'timedOut', 'delivered'), { type: 'abortive', timedOut: true, delivered: false });
+  assert.ok(result.elapsedMs >= 990 && result.elapsedMs < 1000 + 1000 * SLOW, `${result.elapsedMs} ms`);
+  assert.equal((await peer.verdict).outcome, 'RST');
+});
+
+test('python peer: abortiveClose: RST now (TCP and TLS)', async () => {
+  for (const secure of [false, true]) {
+    const peer = await pythonPeer(...(secure ? ['--tls'] : []));
+    const socket = await connectTo(peer.port, { secure });
+    socket.write('some bytes');
+    await delay(50);
+    const result = await sl.abortiveClose(socket);
+    assert.equal(result.type, 'abortive');
+    assert.equal((await peer.verdict).outcome, 'RST', secure ? 'TLS' : 'TCP');
+  }
+});
+
+test('python peer: gracefulShutdown, the peer answers our FIN: graceful, delivered; every byte + FIN', async () => {
+  const peer = await pythonPeer('--fin-after-fin');
+  const socket = await connectTo(peer.port);
+  socket.write(Buffer.alloc(256 * 1024, 2));
+  const result = await sl.gracefulShutdown(socket, { timeout: 5000 });
+  assert.deepEqual(pick(result, 'type', 'waited', 'timedOut', 'delivered'), { type: 'graceful', waited: true, timedOut: false, delivered: true });
+  assert.deepEqual(await peer.verdict, { bytes: 256 * 1024, outcome: 'FIN', tlsEof: null });
+});
+
+test('python peer: gracefulShutdown, a peer that never answers: FIN first, RST at the timeout', async () => {
+  const peer = await pythonPeer('--hold-ms', '1000');
+  const socket = await connectTo(peer.port);
+  socket.write('request');
+  const result = await sl.gracefulShutdown(socket, { timeout: 500 });
+  assert.deepEqual(pick(result, 'type', 'timedOut'), { type: 'abortive', timedOut: true });
+  // The peer read 'request' and our FIN (recv b''), then the RST.
+  assert.deepEqual(await peer.verdict, { bytes: 7, outcome: 'FIN', tlsEof: null, resetAfter: true });
+});
+
+test("python peer: shutdown(s, 'write'): every byte + FIN, the socket still reads", async () => {
+  const peer = await pythonPeer('--fin-after-fin', '--send', '5');
+  const socket = await connectTo(peer.port);
+  let got = 0;
+  socket.on('data', (d) => { got += d.length; });
+  socket.write(Buffer.alloc(100_000, 3));
+  sl.shutdown(socket, 'write');
+  const ended = once(socket, 'end');
+  assert.deepEqual(await peer.verdict, { bytes: 100_000, outcome: 'FIN', tlsEof: null });
+  await withTimeout(ended, 3000 * SLOW, "the peer's FIN");
+  assert.equal(got, 5);
+});
+
+test("python peer: shutdown(s, 'read'), then the peer sends: the connection resets (SD_RECEIVE)", async () => {
+  const peer = await pythonPeer('--send', '100', '--send-delay-ms', '300');
+  const socket = await connectTo(peer.port);
+  const errored = new Promise((resolve) => socket.once('error', resolve));
+  socket.on('end', () => {});
+  sl.shutdown(socket, 'read');
+  socket.write('still writing');
+  const error = await withTimeout(errored, 5000 * SLOW, 'the reset');
+  assert.equal(error.code, 'ECONNRESET');
+  assert.deepEqual(pick(await peer.verdict, 'bytes', 'outcome'), { bytes: 'still writing'.length, outcome: 'RST' });
+});
+
+test(`errors: a handle this runtime gives no descriptor for is ERR_UNSUPPORTED_RUNTIME naming ${RUNTIME}`, async () => {
+  const { client } = await connectPair();
+  const handle = client._handle._parent ?? client._handle;
+  // As on Deno < 2.8 (no fdForIpc) or a Bun without the fd getter.
+  const hidden = IS_DENO ? 'fdForIpc' : 'fd';
+  const proto = Object.getPrototypeOf(handle);
+  const descriptor = Object.getOwnPropertyDescriptor(proto, hidden);
+  assert.ok(descriptor, `the handle's prototype has ${hidden}`);
+  delete proto[hidden];
+  try {
+    for (const call of [() => sl.getLinger(client), () => sl.setLinger(client, true, 1), () => sl.getTcpInfo(client), () => sl.shutdown(client, 'write')]) {
+      const error = expectThrow(call, 'ERR_UNSUPPORTED_RUNTIME', Error);
+      assert.match(error.message, new RegExp(RUNTIME.replace(/\./g, '\\.')));
+    }
+    const rejected = await sl.closeSocket(client).then(() => null, (e) => e);
+    assert.equal(rejected?.code, 'ERR_UNSUPPORTED_RUNTIME');
+  } finally {
+    Object.defineProperty(proto, hidden, descriptor);
+  }
+  assert.deepEqual(sl.getLinger(client), { enabled: false, seconds: 0 });
+});
+
+test(`socket-linger matrix under ${RUNTIME}: every checked row as documented`, async () => {
+  const cli = path.join(DIST, 'cli.js');
+  const argv = IS_DENO ? ['run', '--allow-ffi', '--allow-net', '--allow-read', '--allow-env', '--allow-sys', cli, 'matrix', '--json'] : [cli, 'matrix', '--json'];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  const [code] = await withTimeout(once(child, 'close'), 60000 * SLOW, 'matrix');
+  const report = JSON.parse(out);
+  const checked = report.rows.filter((r) => r.ok !== null);
+  assert.equal(code, 0, out.slice(-2000));
+  assert.ok(report.ok && checked.length >= 10 && checked.every((r) => r.ok), JSON.stringify(report.rows.filter((r) => r.ok === false)));
+});
+
+require('../portable/tests.cjs');
+
+main({ header: `${RUNTIME} ${process.platform}-${process.arch} (node:${versions.node})` });
