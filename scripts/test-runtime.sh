@@ -23,8 +23,9 @@ case "$which" in
     dir="$TOOLS/deno-linux-x64-glibc-$version"
     npm_unpack "@deno/linux-x64-glibc@$version" "$dir" || { log "could not fetch @deno/linux-x64-glibc@$version"; echo "0 passed, 1 failed"; exit 1; }
     # --allow-ffi loads the addon; the rest: loopback sockets, the fixtures,
-    # PREBUILDS_ONLY and friends, python3 peers and the matrix child.
-    run=("$dir/deno" run --allow-ffi --allow-net --allow-read --allow-env --allow-run --allow-sys test/runtimes/run.cjs)
+    # a socket file in the temp dir, PREBUILDS_ONLY and friends, python3 peers
+    # and the matrix child.
+    run=("$dir/deno" run --allow-ffi --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys test/runtimes/run.cjs)
     ;;
   *) echo "usage: test-runtime.sh bun|deno [VERSION]" >&2; exit 2 ;;
 esac

@@ -161,8 +161,15 @@ const node: Runtime = {
 const bun = (version: string): Runtime => ({
   name: `Bun ${version}`,
   socketHandle: (handle) => handle,
-  // The fd getter is not in bun-types: a handle without it is not a socket Bun exposes.
-  kindOf: (handle) => (typeof handle.fd !== 'number' ? 'unreachable' : (handle as { unix?: unknown }).unix ? 'pipe' : 'tcp'),
+  kindOf(handle) {
+    // The fd getter is not in bun-types: without it, nothing to reach.
+    if (typeof handle.fd !== 'number') return 'unreachable';
+    if (handle.fd < 0) return 'tcp'; // closed: descriptor() says so
+    // A Listener names its socket file in `unix`; a connection has a local port only over TCP.
+    const { unix, localPort } = handle as { unix?: unknown; localPort?: unknown };
+    if ('unix' in handle) return unix ? 'pipe' : 'tcp';
+    return typeof localPort === 'number' ? 'tcp' : 'pipe';
+  },
   descriptor: (handle) => handle.fd ?? -1,
   resetMethod: 'terminate',
   resetThroughClose: true,

@@ -8,7 +8,7 @@
 // node:assert, which both runtimes provide; ends with "N passed, N failed".
 //
 //   bun test/runtimes/run.cjs
-//   deno run --allow-ffi --allow-net --allow-read --allow-env --allow-run --allow-sys test/runtimes/run.cjs
+//   deno run --allow-ffi --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys test/runtimes/run.cjs
 
 // The addon built here (build/Release), not a prebuild for another platform.
 if (process.env.PREBUILDS_ONLY === undefined) process.env.PREBUILDS_ONLY = '';
@@ -30,6 +30,9 @@ const IS_DENO = versions.deno !== undefined;
 // What the in-process peers cannot judge here, and why (each is covered by a python3-peer test below).
 if (IS_BUN) skip('gracefulShutdown: a peer that never closes gets an RST',
   'Bun closes the reset Bun peer at once, so its kernel state cannot be read; python peer: "gracefulShutdown, a peer that never answers"');
+// Known gaps (README "Runtimes"), kept visible as skips rather than left out.
+if (IS_BUN) skip('drainServer(server)', "Bun's http.Server is not an instance of node:http's Server class the check expects: drainServer refuses it (ERR_INVALID_ARG_TYPE)");
+if (IS_DENO) skip('drainServer(server)', "under Deno the idle keep-alive connection is not closed by the drain: it times out and resets (abortive)");
 if (IS_DENO) skip('honest 5:',
   "Deno fails a pending write with EPIPE at the peer's FIN (its stream, not the kernel), so no lingering close with data unsent survives a half-close");
 
@@ -174,24 +177,70 @@ test("python peer: shutdown(s, 'read'), then the peer sends: the connection rese
   assert.deepEqual(pick(await peer.verdict, 'bytes', 'outcome'), { bytes: 'still writing'.length, outcome: 'RST' });
 });
 
+function curl(...args) {
+  return new Promise((resolve) => {
+    const child = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.once('close', (code) => resolve({ code, status: out }));
+  });
+}
+
+test('curl: lingeringClose(server): an early 413 with the upload unread reaches curl (no reset)', async () => {
+  const http = require('node:http');
+  const { lingeringClose } = require(path.join(DIST, 'http.js'));
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const upload = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'socket-linger-')), 'body');
+  fs.writeFileSync(upload, Buffer.alloc(16 * 1024 * 1024, 5));
+  const server = h.track(http.createServer((req, res) => {
+    res.writeHead(413, { connection: 'close' });
+    res.end('too large');
+  }));
+  const uninstall = lingeringClose(server, { lingeringTime: 5000 });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { code, status } = await curl('--data-binary', `@${upload}`, `http://127.0.0.1:${server.address().port}/`);
+  uninstall();
+  fs.rmSync(path.dirname(upload), { recursive: true });
+  assert.deepEqual({ code, status }, { code: 0, status: '413' });
+});
+
+test('curl: drainServer(server) after a keep-alive request: one connection, graceful', async () => {
+  const http = require('node:http');
+  const { drainServer } = require(path.join(DIST, 'http.js'));
+  const server = h.track(http.createServer((req, res) => res.end('ok')));
+  server.keepAliveTimeout = 10_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  // curl keeps the connection open between its two requests; the drain starts after the first.
+  const first = await curl(url);
+  assert.equal(first.status, '200');
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise((resolve, reject) => http.get(url, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject));
+  const result = await withTimeout(drainServer(server, { timeout: 3000 }), 6000 * SLOW, 'drain');
+  agent.destroy();
+  assert.equal(result.connections, 1);
+  assert.equal(result.graceful, 1, JSON.stringify(result));
+});
+
 test(`errors: a handle this runtime gives no descriptor for is ERR_UNSUPPORTED_RUNTIME naming ${RUNTIME}`, async () => {
   const { client } = await connectPair();
-  const handle = client._handle._parent ?? client._handle;
-  // As on Deno < 2.8 (no fdForIpc) or a Bun without the fd getter.
-  const hidden = IS_DENO ? 'fdForIpc' : 'fd';
-  const proto = Object.getPrototypeOf(handle);
-  const descriptor = Object.getOwnPropertyDescriptor(proto, hidden);
-  assert.ok(descriptor, `the handle's prototype has ${hidden}`);
-  delete proto[hidden];
+  // What Deno < 2.8 hands out (a TCPWrap without fdForIpc), or a Bun
+  // socket object without its fd getter, in place of the real handle.
+  class TCPWrap {}
+  const real = client._handle;
+  client._handle = IS_DENO ? new TCPWrap() : {};
   try {
     for (const call of [() => sl.getLinger(client), () => sl.setLinger(client, true, 1), () => sl.getTcpInfo(client), () => sl.shutdown(client, 'write')]) {
       const error = expectThrow(call, 'ERR_UNSUPPORTED_RUNTIME', Error);
-      assert.match(error.message, new RegExp(RUNTIME.replace(/\./g, '\\.')));
+      assert.ok(error.message.includes(RUNTIME), error.message);
     }
     const rejected = await sl.closeSocket(client).then(() => null, (e) => e);
     assert.equal(rejected?.code, 'ERR_UNSUPPORTED_RUNTIME');
   } finally {
-    Object.defineProperty(proto, hidden, descriptor);
+    client._handle = real;
   }
   assert.deepEqual(sl.getLinger(client), { enabled: false, seconds: 0 });
 });
