@@ -25,6 +25,10 @@ case "$which" in
     # --allow-ffi loads the addon; the rest: loopback sockets, the fixtures,
     # a socket file in the temp dir, PREBUILDS_ONLY and friends, python3 peers
     # and the matrix child.
+    # And the newest Deno without fdForIpc(), which must refuse by name.
+    old="$TOOLS/deno-linux-x64-glibc-2.7"
+    if npm_unpack "@deno/linux-x64-glibc@2.7" "$old"; then export SOCKET_LINGER_OLD_DENO="$old/deno"
+    else log "could not fetch @deno/linux-x64-glibc@2.7: its check is left out"; fi
     run=("$dir/deno" run --allow-ffi --allow-net --allow-read --allow-write --allow-env --allow-run --allow-sys test/runtimes/run.cjs)
     ;;
   *) echo "usage: test-runtime.sh bun|deno [VERSION]" >&2; exit 2 ;;

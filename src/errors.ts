@@ -1,6 +1,19 @@
 // Errors in Node's own conventions: a `code` property callers can switch on,
 // and system errors that carry `errno` and `syscall` like Node's do.
-import { getSystemErrorMap, getSystemErrorName, inspect } from 'node:util';
+import { constants } from 'node:os';
+import * as util from 'node:util';
+
+const { inspect } = util;
+
+/**
+ * libuv's error numbers: [name, description] by number. Deno < 2.8 has no
+ * getSystemErrorMap; the package must still load there to refuse with
+ * ERR_UNSUPPORTED_RUNTIME, so POSIX's numbers stand in (libuv's are their
+ * negatives on POSIX).
+ */
+const errorMap: Map<number, [string, string]> = typeof util.getSystemErrorMap === 'function'
+  ? util.getSystemErrorMap()
+  : new Map(Object.entries(constants.errno).map(([name, n]) => [-n, [name, name]]));
 
 export type SystemCall = 'setsockopt' | 'getsockopt' | 'shutdown' | 'ioctl' | 'lookup';
 
@@ -80,8 +93,7 @@ export function unsupportedOnRuntime(what: string, runtime: string, why: string)
 
 /** A failed syscall, from a negative libuv-style error number. */
 export function systemError(errno: number, syscall: SystemCall): SystemError {
-  const code = getSystemErrorName(errno);
-  const description = getSystemErrorMap().get(errno)?.[1] ?? 'unknown error';
+  const [code, description] = errorMap.get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
   const error = new Error(`${syscall} ${code}: ${description}`) as SystemError;
   error.errno = errno;
   error.code = code;
@@ -91,6 +103,6 @@ export function systemError(errno: number, syscall: SystemCall): SystemError {
 
 /** libuv's (negative) number for an error name, the same on every platform. */
 export function errnoOf(name: string): number {
-  for (const [errno, [code]] of getSystemErrorMap()) if (code === name) return errno;
+  for (const [errno, [code]] of errorMap) if (code === name) return errno;
   throw new Error(`unknown system error ${name}`);
 }

@@ -245,6 +245,23 @@ test(`errors: a handle this runtime gives no descriptor for is ERR_UNSUPPORTED_R
   assert.deepEqual(sl.getLinger(client), { enabled: false, seconds: 0 });
 });
 
+// scripts/test-runtime.sh deno sets it: a Deno 2.7 from npm, which has no fdForIpc().
+const OLD_DENO = process.env.SOCKET_LINGER_OLD_DENO;
+if (IS_DENO && OLD_DENO) {
+  test('Deno < 2.8: every function refuses with ERR_UNSUPPORTED_RUNTIME naming it', async () => {
+    // Deno 2.7 reads dist/*.js as ES modules whatever package.json says, unless told to detect CommonJS.
+    const child = spawn(OLD_DENO, ['run', '--allow-ffi', '--allow-net', '--allow-read', '--allow-env', '--unstable-detect-cjs',
+      path.join(__dirname, 'old-deno.cjs')], { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    await withTimeout(once(child, 'close'), 20000 * SLOW, 'old deno');
+    const { version, seen } = JSON.parse(out.trim().split('\n').pop());
+    assert.match(version, /^2\.[0-7]\./);
+    assert.equal(seen.length, 8);
+    for (const line of seen) assert.ok(line.startsWith(`ERR_UNSUPPORTED_RUNTIME: The OS socket cannot be reached on Deno ${version}`), line);
+  });
+}
+
 test(`socket-linger matrix under ${RUNTIME}: every checked row as documented`, async () => {
   const cli = path.join(DIST, 'cli.js');
   const argv = IS_DENO ? ['run', '--allow-ffi', '--allow-net', '--allow-read', '--allow-env', '--allow-sys', cli, 'matrix', '--json'] : [cli, 'matrix', '--json'];
