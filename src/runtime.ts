@@ -36,6 +36,12 @@ export interface NativeHandle {
   [key: symbol]: unknown;
 }
 
+/** A server's connections as node:http lists them: all, and those between requests. */
+export interface HttpConnections {
+  all(): net.Socket[];
+  idle(): net.Socket[];
+}
+
 /** What a runtime's handle is, as far as this package cares. */
 export type HandleKind = 'tcp' | 'pipe' | 'unreachable' | 'other';
 
@@ -81,6 +87,13 @@ export interface Runtime {
   hookReads(socket: net.Socket, hook: ReadHook): boolean;
   /** Makes the runtime read (a paused stream stops it) so that a hook sees late data and the FIN. */
   keepReading(socket: net.Socket): void;
+  /**
+   * Why node:http's servers have no socket this package can reach here, or
+   * null where they run on node:net (Bun's run on its own native HTTP stack).
+   */
+  readonly httpServersUnreachable: string | null;
+  /** node:http's ConnectionsList (`server[Symbol(http.server.connections)]`), read. */
+  httpConnections(list: unknown): HttpConnections | undefined;
 }
 
 interface WithHandle { _handle?: NativeHandle | null }
@@ -154,7 +167,17 @@ const node: Runtime = {
     const handle = handleOf(socket);
     if (handle) readStartIfStopped(handle);
   },
+  httpServersUnreachable: null,
+  // Node's native list: parsers, whose socket is the connection.
+  httpConnections(list) {
+    const parsers = list as { all?(): ParserLike[]; idle?(): ParserLike[] } | undefined;
+    if (typeof parsers?.all !== 'function' || typeof parsers.idle !== 'function') return undefined;
+    const sockets = (of: ParserLike[]) => of.flatMap((p) => (p.socket ? [p.socket] : []));
+    return { all: () => sockets(parsers.all!()), idle: () => sockets(parsers.idle!()) };
+  },
 };
+
+interface ParserLike { socket?: net.Socket | null }
 
 // ------------------------------------------------------------------ Bun
 
@@ -197,6 +220,8 @@ const bun = (version: string): Runtime => ({
     return true;
   },
   keepReading: resumeBun,
+  httpServersUnreachable: "Bun's node:http server runs on Bun's own native HTTP stack, whose connections expose no OS socket",
+  httpConnections: () => undefined,
 });
 
 /** Bun pauses its native socket while the stream's buffer is full. */
@@ -260,6 +285,13 @@ const deno = (version: string): Runtime => ({
   keepReading(socket) {
     const handle = handleOf(socket);
     if (handle) readStartIfStopped(handle);
+  },
+  httpServersUnreachable: null,
+  // Deno's JavaScript port of the list: the sockets themselves, the busy ones in `_active`.
+  httpConnections(list) {
+    const { _all: all, _active: active } = (list ?? {}) as { _all?: Iterable<net.Socket>; _active?: Map<net.Socket, unknown> };
+    if (all === undefined || typeof all[Symbol.iterator] !== 'function') return undefined;
+    return { all: () => [...all], idle: () => [...all].filter((socket) => !active?.has(socket)) };
   },
 });
 

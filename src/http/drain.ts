@@ -19,13 +19,15 @@
 import { setMaxListeners } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import type * as http from 'node:http';
-import type * as https from 'node:https';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type * as http2 from 'node:http2';
 import { shutdownSequence } from '../close';
 import { invalidArgType, socketClosed } from '../errors';
 import { http2SessionOnSocket, http2PartsOf, tcpHandleOf, type Http2SessionLike } from '../handle';
 import { filterReads } from '../reading';
+import { runtime, type HttpConnections } from '../runtime';
+import { refuseUnreachableHttp } from './lingering';
 import { closeOf, elapsedSince, startClose, type CloseResult } from '../socket-close';
 import { validateTimeout } from '../validate';
 import { closeHttp2 } from './http2';
@@ -52,8 +54,6 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
 type DrainableServer = http.Server | https.Server | http2.Http2Server | http2.Http2SecureServer;
 
-interface ParserLike { socket?: HttpSocket | null }
-interface ConnectionsList { all(): ParserLike[]; idle(): ParserLike[] }
 interface HttpSocket extends net.Socket {
   _httpMessage?: http.ServerResponse | null;
   parser?: unknown;
@@ -85,6 +85,7 @@ export function drainServer(server: DrainableServer, options?: DrainOptions): Pr
 }
 
 function validate(server: unknown, options: unknown): { timeout: number; signal?: AbortSignal } {
+  if (server instanceof http.Server || server instanceof https.Server) refuseUnreachableHttp('drainServer');
   if (!(server instanceof net.Server))
     throw invalidArgType('server', 'an instance of http.Server, https.Server, http2.Http2Server or http2.Http2SecureServer', server);
   if (options === undefined) return { timeout: DEFAULT_DRAIN_TIMEOUT_MS };
@@ -164,15 +165,15 @@ class Drain {
 
   // ------------------------------------------------------------- finding them
 
-  private connectionsList(): ConnectionsList | undefined {
+  /** node:http's list of the server's connections (closeIdleConnections()'s), as the runtime keeps it. */
+  private connections(): HttpConnections | undefined {
     const key = Object.getOwnPropertySymbols(this.server).find((s) => s.description === 'http.server.connections');
-    const list = key === undefined ? undefined : (this.server as unknown as Record<symbol, unknown>)[key];
-    return typeof (list as ConnectionsList | undefined)?.all === 'function' ? list as ConnectionsList : undefined;
+    return key === undefined ? undefined : runtime.httpConnections((this.server as unknown as Record<symbol, unknown>)[key]);
   }
 
   private existingConnections(): net.Socket[] {
     const found = new Set<net.Socket>();
-    for (const parser of this.connectionsList()?.all() ?? []) if (parser.socket) found.add(parser.socket);
+    for (const socket of this.connections()?.all() ?? []) found.add(socket);
     // Sockets without a parser (an http2 server's, an upgraded one): the
     // process's live handles (undocumented, in every Node version since 0.x).
     const active = (process as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? [];
@@ -188,8 +189,8 @@ class Drain {
   /** Node's own view: a parser between requests (closeIdleConnections()'s test). */
   private idleHttpSockets(): Set<net.Socket> {
     const idle = new Set<net.Socket>();
-    for (const parser of this.connectionsList()?.idle() ?? [])
-      if (parser.socket && !parser.socket._httpMessage) idle.add(parser.socket);
+    for (const socket of this.connections()?.idle() ?? [])
+      if (!(socket as HttpSocket)._httpMessage) idle.add(socket);
     return idle;
   }
 

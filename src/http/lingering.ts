@@ -20,7 +20,8 @@ import * as https from 'node:https';
 import * as tls from 'node:tls';
 import type * as net from 'node:net';
 import { shutdownSequence } from '../close';
-import { invalidArgType, outOfRange } from '../errors';
+import { invalidArgType, outOfRange, unsupportedOnRuntime } from '../errors';
+import { runtime } from '../runtime';
 import { validateTimeout } from '../validate';
 
 export interface LingeringCloseOptions {
@@ -72,6 +73,7 @@ export function lingeringClose(server: Server, options?: LingeringCloseOptions):
   if (!((server as unknown) instanceof http.Server) && !((server as unknown) instanceof https.Server))
     throw invalidArgType('server', 'an instance of http.Server or https.Server', server);
   const limits = validateLimits(options);
+  refuseUnreachableHttp('lingeringClose');
   const target = server as Server & { [kInstalled]?: true };
   if (target[kInstalled]) {
     const error = new Error('lingeringClose() is installed on this server already: uninstall it first');
@@ -243,4 +245,9 @@ function detachParser(socket: HttpSocket): void {
 function removeNamed(socket: net.Socket, event: string, name: string): void {
   for (const listener of socket.rawListeners(event))
     if ((listener as { name?: string }).name === name) socket.removeListener(event, listener as () => void);
+}
+
+/** Where node:http does not run on node:net sockets (Bun), nothing here can reach its connections. */
+export function refuseUnreachableHttp(what: string): void {
+  if (runtime.httpServersUnreachable !== null) throw unsupportedOnRuntime(what, runtime.name, runtime.httpServersUnreachable);
 }

@@ -30,9 +30,9 @@ const IS_DENO = versions.deno !== undefined;
 // What the in-process peers cannot judge here, and why (each is covered by a python3-peer test below).
 if (IS_BUN) skip('gracefulShutdown: a peer that never closes gets an RST',
   'Bun closes the reset Bun peer at once, so its kernel state cannot be read; python peer: "gracefulShutdown, a peer that never answers"');
-// Known gaps (README "Runtimes"), kept visible as skips rather than left out.
-if (IS_BUN) skip('drainServer(server)', "Bun's http.Server is not an instance of node:http's Server class the check expects: drainServer refuses it (ERR_INVALID_ARG_TYPE)");
-if (IS_DENO) skip('drainServer(server)', "under Deno the idle keep-alive connection is not closed by the drain: it times out and resets (abortive)");
+// Bun's node:http runs on its own HTTP stack: refused there (tested below).
+if (IS_BUN) skip('python client: lingeringClose', 'refused on Bun: ERR_FEATURE_UNAVAILABLE_ON_RUNTIME (see the test of the refusal)');
+if (IS_BUN) skip('curl: drainServer', 'refused on Bun: ERR_FEATURE_UNAVAILABLE_ON_RUNTIME (see the test of the refusal)');
 if (IS_DENO) skip('honest 5:',
   "Deno fails a pending write with EPIPE at the peer's FIN (its stream, not the kernel), so no lingering close with data unsent survives a half-close");
 
@@ -186,24 +186,34 @@ function curl(...args) {
   });
 }
 
-test('curl: lingeringClose(server): an early 413 with the upload unread reaches curl (no reset)', async () => {
+/** test/runtimes/upload.py: POSTs `size` bytes, then reads the response. */
+function pythonUpload(port, size) {
+  return new Promise((resolve) => {
+    const child = spawn('python3', [path.join(__dirname, 'upload.py'), String(port), String(size)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.once('close', () => resolve(JSON.parse(out.trim().split('\n').pop())));
+  });
+}
+
+test('python client: lingeringClose(server): an early 413 with 32 MiB unread reaches it; without, it is reset (control)', async () => {
   const http = require('node:http');
   const { lingeringClose } = require(path.join(DIST, 'http.js'));
-  const fs = require('node:fs');
-  const os = require('node:os');
-  const upload = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'socket-linger-')), 'body');
-  fs.writeFileSync(upload, Buffer.alloc(16 * 1024 * 1024, 5));
-  const server = h.track(http.createServer((req, res) => {
-    res.writeHead(413, { connection: 'close' });
-    res.end('too large');
-  }));
-  const uninstall = lingeringClose(server, { lingeringTime: 5000 });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { code, status } = await curl('--data-binary', `@${upload}`, `http://127.0.0.1:${server.address().port}/`);
-  uninstall();
-  fs.rmSync(path.dirname(upload), { recursive: true });
-  assert.deepEqual({ code, status }, { code: 0, status: '413' });
+  const seen = {};
+  for (const lingering of [false, true]) {
+    const body = 'x'.repeat(20_000);
+    const server = h.track(http.createServer((req, res) => {
+      res.writeHead(413, { connection: 'close', 'content-length': body.length });
+      res.end(body);
+    }));
+    const uninstall = lingering ? lingeringClose(server, { lingeringTime: 10_000 }) : () => {};
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    seen[lingering ? 'with' : 'without'] = await withTimeout(pythonUpload(server.address().port, 32 * 1024 * 1024), 30_000 * SLOW, 'upload');
+    uninstall();
+  }
+  assert.notEqual(seen.without.status, 413, `the control: without lingeringClose the response must be lost (${JSON.stringify(seen.without)})`);
+  assert.deepEqual(seen.with, { status: 413, bytes: 20_000, error: null });
 });
 
 test('curl: drainServer(server) after a keep-alive request: one connection, graceful', async () => {
@@ -244,6 +254,24 @@ test(`errors: a handle this runtime gives no descriptor for is ERR_UNSUPPORTED_R
   }
   assert.deepEqual(sl.getLinger(client), { enabled: false, seconds: 0 });
 });
+
+if (IS_BUN) {
+  test("Bun: lingeringClose and drainServer refuse node:http servers with ERR_FEATURE_UNAVAILABLE_ON_RUNTIME, before any effect", async () => {
+    const http = require('node:http');
+    const { lingeringClose, drainServer } = require(path.join(DIST, 'http.js'));
+    const server = h.track(http.createServer((req, res) => res.end('ok')));
+    const listeners = server.listenerCount('connection');
+    const error = expectThrow(() => lingeringClose(server), 'ERR_FEATURE_UNAVAILABLE_ON_RUNTIME', Error);
+    assert.ok(error.message.includes(RUNTIME), error.message);
+    assert.equal(server.listenerCount('connection'), listeners);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const rejected = await drainServer(server).then(() => null, (e) => e);
+    assert.equal(rejected?.code, 'ERR_FEATURE_UNAVAILABLE_ON_RUNTIME');
+    assert.equal(server.listening, true, 'the server was left alone');
+    assert.equal((await curl(`http://127.0.0.1:${server.address().port}/`)).status, '200');
+  });
+}
 
 // scripts/test-runtime.sh deno sets it: a Deno 2.7 from npm, which has no fdForIpc().
 const OLD_DENO = process.env.SOCKET_LINGER_OLD_DENO;
