@@ -13,6 +13,7 @@ within --timeout). Options:
   --hold-ms N        after our FIN, keep the connection open N ms, then
                      write to it: "resetAfter" says whether it was reset
   --timeout S        give up after S seconds
+  --connect PORT     connect to PORT instead of listening (prints 0 first)
 """
 import argparse, json, os, socket, ssl, sys, time
 
@@ -23,6 +24,7 @@ ap.add_argument('--send', type=int, default=0)
 ap.add_argument('--send-delay-ms', type=int, default=0)
 ap.add_argument('--fin-after-fin', action='store_true')
 ap.add_argument('--hold-ms', type=int, default=0)
+ap.add_argument('--connect', type=int, default=0)
 ap.add_argument('--timeout', type=float, default=10)
 args = ap.parse_args()
 
@@ -34,12 +36,16 @@ def tcp_state(sock):
 
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures')
-srv = socket.socket()
-srv.bind(('127.0.0.1', 0))
-srv.listen(1)
-print(srv.getsockname()[1], flush=True)
-conn, _ = srv.accept()
-srv.close()
+if args.connect:
+    print(0, flush=True)
+    conn = socket.create_connection(('127.0.0.1', args.connect))
+else:
+    srv = socket.socket()
+    srv.bind(('127.0.0.1', 0))
+    srv.listen(1)
+    print(srv.getsockname()[1], flush=True)
+    conn, _ = srv.accept()
+    srv.close()
 if args.tls:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(os.path.join(root, 'cert.pem'), os.path.join(root, 'key.pem'))

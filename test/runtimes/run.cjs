@@ -152,6 +152,53 @@ test('python peer: gracefulShutdown, a peer that never answers: FIN first, RST a
   assert.deepEqual(await peer.verdict, { bytes: 7, outcome: 'FIN', tlsEof: null, resetAfter: true });
 });
 
+test('python client: accepted sockets that inherit linger 2 from the server close without stalling; every byte + FIN', async () => {
+  const server = h.track(net.createServer({ pauseOnConnect: true }));
+  sl.setLinger(server, true, 2);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const peer = await pythonPeer('--connect', String(server.address().port), '--wait-ms', '1500');
+  const [socket] = await accepted;
+  h.track(socket);
+  assert.deepEqual(sl.getLinger(socket), { enabled: true, seconds: 2 });
+  const written = await h.fillKernelSendQueue(socket, 256 * 1024);
+  const { maxStallMs } = await h.measureStall(async () => {
+    socket.destroy();
+    await once(socket, 'close');
+  });
+  assert.ok(maxStallMs < h.STALL_LIMIT_MS, `the loop stalled ${maxStallMs.toFixed(0)} ms`);
+  assert.deepEqual(await peer.verdict, { bytes: written, outcome: 'FIN', tlsEof: null });
+});
+
+test('python peer: resetAndDestroy() of a socket with linger 3 (guarded): RST at once, no stall', async () => {
+  const peer = await pythonPeer('--wait-ms', '300');
+  const socket = await connectTo(peer.port);
+  sl.setLinger(socket, true, 3);
+  socket.write(Buffer.alloc(PAYLOAD, 6));
+  const { maxStallMs } = await h.measureStall(async () => {
+    socket.resetAndDestroy();
+    await once(socket, 'close');
+  });
+  assert.ok(maxStallMs < h.STALL_LIMIT_MS, `the loop stalled ${maxStallMs.toFixed(0)} ms`);
+  const seen = await peer.verdict;
+  assert.equal(seen.outcome, 'RST');
+  assert.ok(seen.bytes < PAYLOAD);
+});
+
+test('python peer: destroy() of a socket with linger 2 and data queued: no stall; every byte + FIN', async () => {
+  const peer = await pythonPeer('--wait-ms', '400');
+  const socket = await connectTo(peer.port);
+  sl.setLinger(socket, true, 2);
+  const written = await h.fillKernelSendQueue(socket, 256 * 1024);
+  const { maxStallMs } = await h.measureStall(async () => {
+    socket.destroy();
+    await once(socket, 'close');
+  });
+  assert.ok(maxStallMs < h.STALL_LIMIT_MS, `the loop stalled ${maxStallMs.toFixed(0)} ms`);
+  assert.deepEqual(await peer.verdict, { bytes: written, outcome: 'FIN', tlsEof: null });
+});
+
 test("python peer: shutdown(s, 'write'): every byte + FIN, the socket still reads", async () => {
   const peer = await pythonPeer('--fin-after-fin', '--send', '5');
   const socket = await connectTo(peer.port);
