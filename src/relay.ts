@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { abortiveClose, closeSocket } from './close';
 import { invalidArgType, invalidArgValue, socketClosed } from './errors';
 import { descriptorOf, tcpHandleOf, validateSocket } from './handle';
+import { closedAfterBothFins } from './runtime';
 import { elapsedSince, peerResetOn } from './socket-close';
 import { readTcpInfo } from './tcp-info';
 import { validateTimeout } from './validate';
@@ -260,7 +261,7 @@ class Relay {
     try {
       reset = peerResetOn(descriptorOf(tcpHandleOf(d.src)));
     } catch {
-      reset = true;
+      reset = !closedAfterBothFins(d.src);
     }
     if (reset) {
       this.onGone(d.from, Object.assign(new Error('read ECONNRESET (reported as end of stream)'), { code: 'ECONNRESET' }));

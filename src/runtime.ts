@@ -304,3 +304,12 @@ function detect(): Runtime {
 
 /** The runtime this process runs on. */
 export const runtime: Runtime = detect();
+
+/**
+ * At an EOF whose descriptor is gone: Bun closed the socket because both
+ * FINs have passed (ours was out; it reports a reset as an error, never as
+ * an EOF), so this EOF is the peer's FIN, not a reset.
+ */
+export function closedAfterBothFins(socket: net.Socket): boolean {
+  return runtime.closesAfterBothFins && socket.writableFinished;
+}

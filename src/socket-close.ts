@@ -16,7 +16,7 @@ import { whenDelivered } from './poller';
 import { filterReads } from './reading';
 import { inSlices } from './slices';
 import { readTcpInfo } from './tcp-info';
-import { runtime } from './runtime';
+import { closedAfterBothFins } from './runtime';
 
 export interface CloseResult {
   /** What the peer got: every byte and a FIN, or an RST. */
@@ -341,9 +341,9 @@ class SocketClose implements CloseWatcher {
     try {
       reset = peerResetOn(descriptorOf(this.handle));
     } catch {
-      // Bun closed the socket at the peer's FIN after ours (it reports a
-      // reset as an error, never as EOF): the FIN exchange is complete.
-      if (runtime.closesAfterBothFins && this.socket.writableFinished) {
+      // Bun closed the socket at the peer's FIN after ours: the FIN exchange
+      // is complete, and the kernel can no longer be asked about the ACKs.
+      if (closedAfterBothFins(this.socket)) {
         this.peerFinished = true;
         this.acknowledged = true;
         this.completeIfDone();

@@ -9,20 +9,24 @@ within --timeout). Options:
   --wait-ms N        do not read for N ms first (a non-reading peer)
   --send N           send N bytes first (after --send-delay-ms)
   --send-delay-ms N  wait N ms before sending
+  --fin-after-send   shutdown(SHUT_WR) once --send is sent
   --fin-after-fin    answer our FIN with its own (shutdown SHUT_WR)
+  --rst-after-fin    answer our FIN with an RST (SO_LINGER 0, close)
   --hold-ms N        after our FIN, keep the connection open N ms, then
                      write to it: "resetAfter" says whether it was reset
   --timeout S        give up after S seconds
   --connect PORT     connect to PORT instead of listening (prints 0 first)
 """
-import argparse, json, os, socket, ssl, sys, time
+import argparse, json, os, socket, ssl, struct, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--tls', action='store_true')
 ap.add_argument('--wait-ms', type=int, default=0)
 ap.add_argument('--send', type=int, default=0)
 ap.add_argument('--send-delay-ms', type=int, default=0)
+ap.add_argument('--fin-after-send', action='store_true')
 ap.add_argument('--fin-after-fin', action='store_true')
+ap.add_argument('--rst-after-fin', action='store_true')
 ap.add_argument('--hold-ms', type=int, default=0)
 ap.add_argument('--connect', type=int, default=0)
 ap.add_argument('--timeout', type=float, default=10)
@@ -53,6 +57,8 @@ if args.tls:
 if args.send:
     time.sleep(args.send_delay_ms / 1000)
     conn.sendall(b'p' * args.send)
+    if args.fin_after_send:
+        conn.shutdown(socket.SHUT_WR)
 if args.wait_ms:
     time.sleep(args.wait_ms / 1000)
 conn.settimeout(args.timeout)
@@ -79,6 +85,9 @@ while time.monotonic() < deadline:
         outcome = 'RST' if args.tls and tcp_state(conn) == TCP_CLOSE else 'FIN'
         break
     total += len(chunk)
+if outcome == 'FIN' and args.rst_after_fin:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    conn.close()
 if outcome == 'FIN' and args.fin_after_fin:
     try:
         (conn.unwrap() if args.tls else conn).shutdown(socket.SHUT_WR)

@@ -32,7 +32,7 @@ if (IS_BUN) skip('gracefulShutdown: a peer that never closes gets an RST',
   'Bun closes the reset Bun peer at once, so its kernel state cannot be read; python peer: "gracefulShutdown, a peer that never answers"');
 // Bun's node:http runs on its own HTTP stack: refused there (tested below).
 if (IS_BUN) skip('python client: lingeringClose', 'refused on Bun: ERR_FEATURE_UNAVAILABLE_ON_RUNTIME (see the test of the refusal)');
-if (IS_BUN) skip('curl: drainServer', 'refused on Bun: ERR_FEATURE_UNAVAILABLE_ON_RUNTIME (see the test of the refusal)');
+if (IS_BUN) skip('python client: drainServer', 'refused on Bun: ERR_FEATURE_UNAVAILABLE_ON_RUNTIME (see the test of the refusal)');
 if (IS_DENO) skip('honest 5:',
   "Deno fails a pending write with EPIPE at the peer's FIN (its stream, not the kernel), so no lingering close with data unsent survives a half-close");
 
@@ -119,6 +119,18 @@ test('python peer: closeSocket, linger 1, a peer that does not read: RST at 1 s,
   assert.deepEqual(pick(result, 'type', 'timedOut', 'delivered'), { type: 'abortive', timedOut: true, delivered: false });
   assert.ok(result.elapsedMs >= 990 && result.elapsedMs < 1000 + 1000 * SLOW, `${result.elapsedMs} ms`);
   assert.equal((await peer.verdict).outcome, 'RST');
+});
+
+test('python peer: closeSocket of a TLS socket, linger off: every byte + FIN (the TLS verdict can say FIN)', async () => {
+  const peer = await pythonPeer('--tls');
+  const socket = await connectTo(peer.port, { secure: true });
+  // Python's TLS 1.3 session tickets, read first: left unread they would make the close an RST (rightly).
+  socket.resume();
+  await delay(100);
+  socket.write(Buffer.alloc(300_000, 7));
+  const result = await sl.closeSocket(socket);
+  assert.equal(result.type, 'graceful');
+  assert.deepEqual(pick(await peer.verdict, 'bytes', 'outcome'), { bytes: 300_000, outcome: 'FIN' });
 });
 
 test('python peer: abortiveClose: RST now (TCP and TLS)', async () => {
@@ -233,6 +245,27 @@ function curl(...args) {
   });
 }
 
+test('python peers: relay(a, b): bytes and FIN pass both ways (half-close), and an RST from b reaches a as an RST', async () => {
+  // A sends 200 000 bytes and its FIN; B reads them, then answers with its FIN.
+  let pa = await pythonPeer('--send', '200000', '--fin-after-send');
+  let pb = await pythonPeer('--fin-after-fin');
+  let a = await connectTo(pa.port);
+  let b = await connectTo(pb.port);
+  let result = await withTimeout(sl.relay(a, b), 10000 * SLOW, 'relay');
+  assert.deepEqual(pick(await pb.verdict, 'bytes', 'outcome'), { bytes: 200_000, outcome: 'FIN' });
+  assert.deepEqual(pick(await pa.verdict, 'bytes', 'outcome'), { bytes: 0, outcome: 'FIN' });
+  assert.deepEqual([result.aToB.bytes, result.aToB.ending, result.bToA.ending], [200_000, "FIN", "FIN"]);
+  // B resets after A's FIN: A hears an RST.
+  pa = await pythonPeer('--send', '1000', '--fin-after-send');
+  pb = await pythonPeer('--rst-after-fin');
+  a = await connectTo(pa.port);
+  b = await connectTo(pb.port);
+  result = await withTimeout(sl.relay(a, b), 10000 * SLOW, 'relay');
+  assert.equal((await pb.verdict).outcome, 'FIN');
+  assert.equal((await pa.verdict).outcome, 'RST');
+  assert.equal(result.by, 'b');
+});
+
 /** test/runtimes/upload.py: POSTs `size` bytes, then reads the response. */
 function pythonUpload(port, size) {
   return new Promise((resolve) => {
@@ -263,43 +296,47 @@ test('python client: lingeringClose(server): an early 413 with 32 MiB unread rea
   assert.deepEqual(seen.with, { status: 413, bytes: 20_000, error: null });
 });
 
-test('curl: drainServer(server) after a keep-alive request: one connection, graceful', async () => {
+// A keep-alive client not written in JavaScript: one request, then it waits
+// for the server to end the idle connection and says how it ended.
+const PY_KEEPALIVE = String.raw`
+import http.client, json, socket, sys
+c = http.client.HTTPConnection('127.0.0.1', int(sys.argv[1]), timeout=10)
+c.request('GET', '/')
+r = c.getresponse(); body = r.read()
+print(json.dumps({'event': 'response', 'status': r.status}), flush=True)
+try:
+    rest = c.sock.recv(100)
+    outcome = 'FIN' if rest == b'' else 'data'
+except ConnectionResetError:
+    outcome = 'RST'
+except socket.timeout:
+    outcome = 'open'
+print(json.dumps({'event': 'end', 'outcome': outcome}), flush=True)
+`;
+
+test('python client: drainServer(server) with an idle keep-alive connection: graceful; the client sees a FIN', async () => {
   const http = require('node:http');
   const { drainServer } = require(path.join(DIST, 'http.js'));
   const server = h.track(http.createServer((req, res) => res.end('ok')));
   server.keepAliveTimeout = 10_000;
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const url = `http://127.0.0.1:${server.address().port}/`;
-  // curl keeps the connection open between its two requests; the drain starts after the first.
-  const first = await curl(url);
-  assert.equal(first.status, '200');
-  const agent = new http.Agent({ keepAlive: true });
-  await new Promise((resolve, reject) => http.get(url, { agent }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject));
-  const result = await withTimeout(drainServer(server, { timeout: 3000 }), 6000 * SLOW, 'drain');
-  agent.destroy();
-  assert.equal(result.connections, 1);
-  assert.equal(result.graceful, 1, JSON.stringify(result));
-});
-
-test(`errors: a handle this runtime gives no descriptor for is ERR_UNSUPPORTED_RUNTIME naming ${RUNTIME}`, async () => {
-  const { client } = await connectPair();
-  // What Deno < 2.8 hands out (a TCPWrap without fdForIpc), or a Bun
-  // socket object without its fd getter, in place of the real handle.
-  class TCPWrap {}
-  const real = client._handle;
-  client._handle = IS_DENO ? new TCPWrap() : {};
-  try {
-    for (const call of [() => sl.getLinger(client), () => sl.setLinger(client, true, 1), () => sl.getTcpInfo(client), () => sl.shutdown(client, 'write')]) {
-      const error = expectThrow(call, 'ERR_UNSUPPORTED_RUNTIME', Error);
-      assert.ok(error.message.includes(RUNTIME), error.message);
+  const child = spawn('python3', ['-c', PY_KEEPALIVE, String(server.address().port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const events = [];
+  let buffered = '';
+  const responded = new Promise((resolve) => child.stdout.on('data', (d) => {
+    buffered += d;
+    for (let nl; (nl = buffered.indexOf('\n')) >= 0; buffered = buffered.slice(nl + 1)) {
+      events.push(JSON.parse(buffered.slice(0, nl)));
+      if (events.length === 1) resolve();
     }
-    const rejected = await sl.closeSocket(client).then(() => null, (e) => e);
-    assert.equal(rejected?.code, 'ERR_UNSUPPORTED_RUNTIME');
-  } finally {
-    client._handle = real;
-  }
-  assert.deepEqual(sl.getLinger(client), { enabled: false, seconds: 0 });
+  }));
+  await withTimeout(responded, 10000 * SLOW, 'the response');
+  const result = await withTimeout(drainServer(server, { timeout: 3000 }), 6000 * SLOW, 'drain');
+  await withTimeout(once(child, 'close'), 10000 * SLOW, 'python client');
+  assert.deepEqual(events, [{ event: 'response', status: 200 }, { event: 'end', outcome: 'FIN' }]);
+  assert.deepEqual(pick(result, 'connections', 'graceful', 'abortive'), { connections: 1, graceful: 1, abortive: 0 });
+  assert.equal(server.listening, false);
 });
 
 if (IS_BUN) {
