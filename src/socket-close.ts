@@ -16,7 +16,7 @@ import { whenDelivered } from './poller';
 import { filterReads } from './reading';
 import { inSlices } from './slices';
 import { readTcpInfo } from './tcp-info';
-import { closedAfterBothFins } from './runtime';
+import { closedAfterBothFins, runtime } from './runtime';
 
 export interface CloseResult {
   /** What the peer got: every byte and a FIN, or an RST. */
@@ -116,6 +116,12 @@ class SocketClose implements CloseWatcher {
   private finished = false;
   private readonly whenClosed: (() => void)[] = [];
   private stopWatching = () => {};
+  /**
+   * A second reference to the socket where the runtime closes it itself
+   * once both FINs have passed (Bun), before JavaScript hears of the peer's
+   * FIN: the kernel can still be asked then whether everything was acknowledged.
+   */
+  private kernelView = -1;
 
   constructor(
     private readonly socket: net.Socket,
@@ -223,6 +229,7 @@ class SocketClose implements CloseWatcher {
         break;
     }
     preventAutoDestroy(socket);
+    if (runtime.closesAfterBothFins) this.holdKernelView();
     if (this.limits.idleTimeoutMs !== undefined) this.armIdleTimer(this.limits.idleTimeoutMs);
     this.afterFlush(() => {
       this.stopWatching = whenDelivered(socket, () => {
@@ -288,6 +295,7 @@ class SocketClose implements CloseWatcher {
   private readonly finish = (): void => {
     if (this.finished) return;
     this.finished = true;
+    this.releaseKernelView();
     this.clearTimers();
     this.stopWatching();
     watchClose(this.handle, undefined);
@@ -341,15 +349,18 @@ class SocketClose implements CloseWatcher {
     try {
       reset = peerResetOn(descriptorOf(this.handle));
     } catch {
-      // Bun closed the socket at the peer's FIN after ours: the FIN exchange
-      // is complete, and the kernel can no longer be asked about the ACKs.
-      if (closedAfterBothFins(this.socket)) {
-        this.peerFinished = true;
-        this.acknowledged = true;
-        this.completeIfDone();
-        return;
-      }
-      reset = true;
+      // Bun closed the socket at the peer's FIN after ours: the kernel view
+      // tells a reset, and whether everything was acknowledged (else: unknown).
+      if (closedAfterBothFins(this.socket) && this.kernelView >= 0) {
+        reset = peerResetOn(this.kernelView);
+        if (!reset) {
+          this.peerFinished = true;
+          this.acknowledged = unacknowledgedOn(this.kernelView) === 0;
+          this.releaseKernelView();
+          this.closeWhenRead();
+          return;
+        }
+      } else reset = true;
     }
     if (reset) {
       this.resetReceived = true;
@@ -358,6 +369,20 @@ class SocketClose implements CloseWatcher {
     }
     this.peerFinished = true;
     this.completeIfDone();
+  }
+
+  private holdKernelView(): void {
+    try {
+      const held = native.holdSocket(descriptorOf(this.handle));
+      if (held >= 0) this.kernelView = held;
+    } catch {
+      // Closed already: nothing to watch.
+    }
+  }
+
+  private releaseKernelView(): void {
+    if (this.kernelView >= 0) native.releaseHeld(this.kernelView);
+    this.kernelView = -1;
   }
 
   private completeIfDone(): void {
