@@ -295,11 +295,27 @@ const deno = (version: string): Runtime => ({
   },
 });
 
+/**
+ * Another runtime with a node:net of its own: where its handles are libuv's
+ * (an embedder of Node) they work as on Node; any other handle has no
+ * descriptor this package knows how to reach.
+ */
+const unknown = (name: string): Runtime => ({
+  ...node,
+  name,
+  kindOf(handle) {
+    const kind = node.kindOf(handle);
+    return kind === 'other' || typeof handle.fd !== 'number' ? 'unreachable' : kind;
+  },
+});
+
 function detect(): Runtime {
   const versions = process.versions as Record<string, string | undefined>;
   if (versions.bun !== undefined) return bun(versions.bun);
   if (versions.deno !== undefined) return deno(versions.deno);
-  return node;
+  const release = (process as { release?: { name?: string } }).release?.name;
+  if (release === 'node' && versions.node !== undefined) return node;
+  return unknown(`${release ?? 'an unknown runtime'} ${process.version ?? ''}`.trim());
 }
 
 /** The runtime this process runs on. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import {
   getLinger, getTcpInfo, LINGER_MAX_SECONDS, setLinger, shutdown,
 } from '../dist/index.js';
-import { connectPair, delay, expectError, type Pair } from './helpers';
+import { connectPair, delay, expectError, runProcess, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -118,6 +118,36 @@ describe('closed and non-TCP sockets', () => {
     }
     client.destroy();
     server.close();
+  });
+
+  // An unknown runtime (process.release.name not 'node'): a handle that is not
+  // libuv's TCP is ERR_UNSUPPORTED_RUNTIME naming it; under Node the same
+  // handle is ERR_INVALID_HANDLE_TYPE (the control); libuv handles work.
+  it('ERR_UNSUPPORTED_RUNTIME names an unknown runtime; Node says ERR_INVALID_HANDLE_TYPE', async () => {
+    const script = String.raw`
+      if (process.argv[1] === 'unknown') Object.defineProperty(process, 'release', { value: { ...process.release, name: 'workerd' } });
+      const net = require('node:net');
+      const sl = require(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const client = net.connect(server.address().port, '127.0.0.1', () => {
+          const linger = sl.getLinger(client);
+          const real = client._handle;
+          client._handle = {};
+          let code, message;
+          try { sl.getLinger(client); } catch (e) { ({ code, message } = e); }
+          client._handle = real;
+          console.log(JSON.stringify({ linger, code, message }));
+          process.exit(0);
+        });
+      });
+    `;
+    const run = async (mode: string) => JSON.parse((await runProcess(process.execPath, ['-e', script, mode])).stdout);
+    const unknown = await run('unknown');
+    expect(unknown.linger).toEqual({ enabled: false, seconds: 0 });
+    expect(unknown.code).toBe('ERR_UNSUPPORTED_RUNTIME');
+    expect(unknown.message).toContain(`workerd ${process.version}`);
+    const node = await run('node');
+    expect(node.code).toBe('ERR_INVALID_HANDLE_TYPE');
   });
 
   it('system errors carry code, errno and syscall', async () => {
