@@ -3,9 +3,10 @@
 
 Listens on 127.0.0.1, prints its port, accepts one connection, and prints
 one JSON line with what it observed: every byte counted, and how the
-stream ended ("FIN": recv returned b"", "RST": ECONNRESET, "open": neither
-within --timeout). Options:
-  --tls              wrap in TLS (test/fixtures cert and key)
+stream ended, read from the raw socket ("FIN": recv returned b"", "RST":
+ECONNRESET, "open": neither within --timeout). TLS runs over memory BIOs,
+so the TCP verdict is never hidden by the TLS layer. Options:
+  --tls              TLS server (test/fixtures cert and key)
   --wait-ms N        do not read for N ms first (a non-reading peer)
   --send N           send N bytes first (after --send-delay-ms)
   --send-delay-ms N  wait N ms before sending
@@ -14,10 +15,10 @@ within --timeout). Options:
   --rst-after-fin    answer our FIN with an RST (SO_LINGER 0, close)
   --hold-ms N        after our FIN, keep the connection open N ms, then
                      write to it: "resetAfter" says whether it was reset
-  --timeout S        give up after S seconds
   --connect PORT     connect to PORT instead of listening (prints 0 first)
+  --timeout S        give up after S seconds
 """
-import argparse, json, os, socket, ssl, struct, sys, time
+import argparse, json, os, socket, ssl, struct, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--tls', action='store_true')
@@ -32,14 +33,6 @@ ap.add_argument('--connect', type=int, default=0)
 ap.add_argument('--timeout', type=float, default=10)
 args = ap.parse_args()
 
-TCP_CLOSE = 7  # include/net/tcp_states.h; CLOSE_WAIT is 8
-
-
-def tcp_state(sock):
-    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-
-
-root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures')
 if args.connect:
     print(0, flush=True)
     conn = socket.create_connection(('127.0.0.1', args.connect))
@@ -50,51 +43,85 @@ else:
     print(srv.getsockname()[1], flush=True)
     conn, _ = srv.accept()
     srv.close()
-if args.tls:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(root, 'cert.pem'), os.path.join(root, 'key.pem'))
-    conn = ctx.wrap_socket(conn, server_side=True)
+conn.settimeout(args.timeout)
+
+
+class Tls:
+    """A TLS server over the raw socket: the socket's own reads stay visible."""
+
+    def __init__(self, sock):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures')
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(root, 'cert.pem'), os.path.join(root, 'key.pem'))
+        self.sock, self.incoming, self.outgoing = sock, ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                raw = sock.recv(65536)
+                if not raw:
+                    raise ConnectionError('EOF during the handshake')
+                self.incoming.write(raw)
+        self.flush()
+
+    def flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def sendall(self, data):
+        self.obj.write(data)
+        self.flush()
+
+    def feed(self, raw):
+        """Decrypts what arrived: the application bytes in it."""
+        self.incoming.write(raw)
+        got = 0
+        while True:
+            try:
+                data = self.obj.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                return got
+            if not data:  # close_notify came: the raw socket says how TCP ends
+                return got
+            got += len(data)
+
+
+tls = Tls(conn) if args.tls else None
 if args.send:
     time.sleep(args.send_delay_ms / 1000)
-    conn.sendall(b'p' * args.send)
+    (tls or conn).sendall(b'p' * args.send)
     if args.fin_after_send:
         conn.shutdown(socket.SHUT_WR)
 if args.wait_ms:
     time.sleep(args.wait_ms / 1000)
-conn.settimeout(args.timeout)
-total, outcome, tls_eof = 0, 'open', None
+total, outcome = 0, 'open'
 deadline = time.monotonic() + args.timeout
 while time.monotonic() < deadline:
     try:
-        chunk = conn.recv(65536)
+        raw = conn.recv(65536)
     except ConnectionResetError:
         outcome = 'RST'
         break
-    except ssl.SSLEOFError:
-        # TLS ended without close_notify: Python's ssl says so for a FIN and
-        # for an RST alike; the kernel's TCP state tells them apart.
-        outcome, tls_eof = ('RST' if tcp_state(conn) == TCP_CLOSE else 'FIN'), 'no close_notify'
-        break
     except socket.timeout:
         break
-    except ssl.SSLError as e:
-        outcome = 'RST' if 'reset' in str(e).lower() else 'error ' + str(e)
+    if not raw:
+        outcome = 'FIN'
         break
-    if not chunk:
-        # Python's ssl turns an EOF without close_notify into b'' too (ragged EOF).
-        outcome = 'RST' if args.tls and tcp_state(conn) == TCP_CLOSE else 'FIN'
-        break
-    total += len(chunk)
+    total += tls.feed(raw) if tls else len(raw)
+result = {'bytes': total, 'outcome': outcome}
 if outcome == 'FIN' and args.rst_after_fin:
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     conn.close()
 if outcome == 'FIN' and args.fin_after_fin:
     try:
-        (conn.unwrap() if args.tls else conn).shutdown(socket.SHUT_WR)
+        conn.shutdown(socket.SHUT_WR)
     except OSError:
         pass
     time.sleep(0.3)
-result = {'bytes': total, 'outcome': outcome, 'tlsEof': tls_eof}
 if outcome == 'FIN' and args.hold_ms:
     time.sleep(args.hold_ms / 1000)
     result['resetAfter'] = False
@@ -102,6 +129,6 @@ if outcome == 'FIN' and args.hold_ms:
         for _ in range(2):
             conn.send(b'x')
             time.sleep(0.05)
-    except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
+    except (ConnectionResetError, BrokenPipeError):
         result['resetAfter'] = True
 print(json.dumps(result), flush=True)
