@@ -9,6 +9,7 @@
 
 #include "socket_ops.h"
 #include "socket_lookup.h"
+#include "wakeups.h"
 
 namespace {
 
@@ -131,8 +132,9 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
 // sent and the peer not yet acknowledged (0: all of it, FIN included; -1:
 // not yet, uncounted here), -2 when it cannot be read (closed), -3 when the
 // connection was reset. Only a socket whose count has not moved since the
-// last poll (last[i]) is asked whether it was reset: one call for a whole
-// poll tick, and the second syscall only where progress stopped.
+// last poll (last[i]), or one the kernel woke (last[i] -Infinity), is asked
+// whether it was reset: one call for a whole poll tick, and the second
+// syscall only where progress stopped.
 Napi::Value Unacknowledged(const Napi::CallbackInfo& info) {
   double* socks;
   double* last;
@@ -155,7 +157,8 @@ Napi::Value Unacknowledged(const Napi::CallbackInfo& info) {
       continue;
     }
     bool reset = false;
-    if (pending > 0 && static_cast<double>(pending) == last[i] &&
+    bool ask = static_cast<double>(pending) == last[i] || last[i] == -INFINITY;
+    if (pending > 0 && ask &&
         sl::WasReset(s, &reset) == 0 && reset)
       pending = sl::kWasReset;
     out[i] = static_cast<double>(pending);
@@ -181,13 +184,17 @@ Napi::Value PendingError(const Napi::CallbackInfo& info) {
   return Result(info, err != 0 ? err : pending);
 }
 
-// The sockets this thread's environment holds (HoldSocket). When the
-// environment goes away (a worker ends) Node has already closed its handles'
-// descriptors, natively; the connections close here, linger off, so no
-// close in the teardown can block on a kernel linger.
-struct HeldSockets {
+struct WakeupGlue;
+
+// What this thread's environment keeps: the sockets it holds (HoldSocket)
+// and its wake-ups (OpenWakeups). When the environment goes away (a worker
+// ends) Node has already closed its handles' descriptors, natively; the held
+// connections close here, linger off, so no close in the teardown can block
+// on a kernel linger.
+struct PerEnv {
   std::set<sl::Sock> socks;
-  ~HeldSockets() {
+  WakeupGlue* wakeups = nullptr;
+  ~PerEnv() {
     for (sl::Sock held : socks) {
       sl::SetLinger(held, false, 0);
       sl::ReleaseHeld(held);
@@ -195,7 +202,7 @@ struct HeldSockets {
   }
 };
 
-HeldSockets& HeldOf(Napi::Env env) { return *env.GetInstanceData<HeldSockets>(); }
+PerEnv& HeldOf(Napi::Env env) { return *env.GetInstanceData<PerEnv>(); }
 
 // holdSocket(sock) -> held descriptor (>= 0) or err (< 0)
 Napi::Value HoldSocket(const Napi::CallbackInfo& info) {
@@ -214,6 +221,115 @@ Napi::Value ReleaseHeld(const Napi::CallbackInfo& info) {
   // Not (or no longer) held here: nothing to drop, and never someone else's fd.
   if (HeldOf(info.Env()).socks.erase(held) == 0) return Result(info, 0);
   return Result(info, sl::ReleaseHeld(held));
+}
+
+// The wake-ups of one environment: the JavaScript callback that hears of
+// them and the array it reads their tokens from. Freed when the environment
+// goes away (an async cleanup hook: libuv must close the poll handle first).
+struct WakeupGlue {
+  napi_env env;
+  sl::Wakeups* wakeups;
+  napi_ref callback;
+  napi_ref tokens_array;
+  uint32_t* tokens;
+  int capacity;
+  napi_async_context context;
+  napi_async_cleanup_hook_handle cleanup;
+};
+
+// On the loop: the woken sockets' tokens into the array, then one callback.
+// When the environment is stopping, JavaScript cannot run: the call fails
+// and nothing else happens.
+void OnWake(void* arg) {
+  auto* glue = static_cast<WakeupGlue*>(arg);
+  int count = sl::TakeWoken(glue->wakeups, glue->tokens, glue->capacity);
+  if (count == 0) return;
+  napi_env env = glue->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value callback, receiver, argv, result;
+  // napi_make_callback wants an object to call on: the global one.
+  if (napi_get_reference_value(env, glue->callback, &callback) == napi_ok &&
+      napi_get_global(env, &receiver) == napi_ok &&
+      napi_create_int32(env, count, &argv) == napi_ok &&
+      napi_make_callback(env, glue->context, receiver, callback, 1, &argv, &result) != napi_ok) {
+    // Nobody called us: a throw is the process's uncaught exception.
+    bool pending = false;
+    napi_value error;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env, &error) == napi_ok)
+      napi_fatal_exception(env, error);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+void OnWakeupsClosed(void* arg) {
+  auto* glue = static_cast<WakeupGlue*>(arg);
+  napi_remove_async_cleanup_hook(glue->cleanup);
+  delete glue;
+}
+
+void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
+  auto* glue = static_cast<WakeupGlue*>(arg);
+  napi_delete_reference(glue->env, glue->callback);
+  napi_delete_reference(glue->env, glue->tokens_array);
+  napi_async_destroy(glue->env, glue->context);
+  sl::CloseWakeups(glue->wakeups, OnWakeupsClosed, glue);
+}
+
+// openWakeups(tokens: Uint32Array, onWake(count)) -> err; -ENOSYS (as a libuv
+// error) where the platform has no wake-up path. Once per environment.
+Napi::Value OpenWakeups(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t* tokens;
+  size_t capacity = 0;
+  if (!ReadArray(info, 0, napi_uint32_array, 1, &tokens, &capacity)) return {};
+  if (!info[1].IsFunction()) {
+    Napi::TypeError::New(env, "onWake must be a function").ThrowAsJavaScriptException();
+    return {};
+  }
+  PerEnv& per_env = HeldOf(env);
+  if (per_env.wakeups != nullptr) return Result(info, 0);
+  uv_loop_s* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+    return Result(info, sl::kWakeupsUnsupported);
+  auto* glue = new WakeupGlue{};
+  glue->env = env;
+  glue->tokens = tokens;
+  glue->capacity = capacity > 1u << 20 ? 1 << 20 : static_cast<int>(capacity);
+  int err = sl::OpenWakeups(loop, OnWake, glue, &glue->wakeups);
+  if (err != 0) {
+    delete glue;
+    return Result(info, err);
+  }
+  napi_value name;
+  napi_create_string_utf8(env, "socket-linger:wakeups", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, info[1], 1, &glue->callback);
+  napi_create_reference(env, info[0], 1, &glue->tokens_array);
+  napi_async_init(env, nullptr, name, &glue->context);
+  napi_add_async_cleanup_hook(env, OnEnvCleanup, glue, &glue->cleanup);
+  per_env.wakeups = glue;
+  return Result(info, 0);
+}
+
+// watchSocket(sock, token) -> err
+Napi::Value WatchSocket(const Napi::CallbackInfo& info) {
+  sl::Sock s = -1;
+  if (!ReadSock(info, 0, &s)) return {};
+  uint32_t token = 0;
+  napi_get_value_uint32(info.Env(), info[1], &token);
+  WakeupGlue* glue = HeldOf(info.Env()).wakeups;
+  if (glue == nullptr) return Result(info, sl::kWakeupsUnsupported);  // never opened
+  return Result(info, sl::WatchSocket(glue->wakeups, s, token));
+}
+
+// unwatchSocket(sock) -> err
+Napi::Value UnwatchSocket(const Napi::CallbackInfo& info) {
+  sl::Sock s = -1;
+  if (!ReadSock(info, 0, &s)) return {};
+  WakeupGlue* glue = HeldOf(info.Env()).wakeups;
+  if (glue == nullptr) return Result(info, sl::kWakeupsUnsupported);
+  return Result(info, sl::UnwatchSocket(glue->wakeups, s));
 }
 
 // findSocket(localAddress, localPort, remoteAddress, remotePort)
@@ -240,7 +356,7 @@ Napi::Value FindSocket(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new HeldSockets());
+  env.SetInstanceData(new PerEnv());
   exports.Set("holdSocket", Napi::Function::New(env, HoldSocket, "holdSocket"));
   exports.Set("releaseHeld", Napi::Function::New(env, ReleaseHeld, "releaseHeld"));
   exports.Set("setLinger", Napi::Function::New(env, SetLinger, "setLinger"));
@@ -255,6 +371,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pendingError",
               Napi::Function::New(env, PendingError, "pendingError"));
   exports.Set("findSocket", Napi::Function::New(env, FindSocket, "findSocket"));
+  exports.Set("openWakeups", Napi::Function::New(env, OpenWakeups, "openWakeups"));
+  exports.Set("watchSocket", Napi::Function::New(env, WatchSocket, "watchSocket"));
+  exports.Set("unwatchSocket", Napi::Function::New(env, UnwatchSocket, "unwatchSocket"));
   exports.Set("maxLingerSeconds", Napi::Number::New(env, sl::kMaxLingerSeconds));
   return exports;
 }

@@ -13,7 +13,8 @@ export interface NativeBinding {
   /**
    * out[i] = what socks[i] sent that the peer has not acknowledged (0: all of
    * it, FIN included; -1: not yet, uncounted on this platform; -2: unreadable;
-   * -3: reset). last[i], the count seen last time, says which to ask about a reset.
+   * -3: reset). last[i], the count seen last time, says which to ask about a
+   * reset (-Infinity: ask whenever something is outstanding).
    */
   unacknowledged(socks: Float64Array, last: Float64Array, out: Float64Array): void;
   /** Bytes in the kernel's receive queue, or a negative error number. */
@@ -23,6 +24,16 @@ export interface NativeBinding {
   /** A second reference to the socket (POSIX), released by releaseHeld; else a negative error. */
   holdSocket(sock: number): number;
   releaseHeld(held: number): number;
+  /**
+   * Kernel wake-ups (native/wakeups.h): onWake(count) runs on the loop when
+   * watched sockets woke, their tokens in tokens[0..count). 0, or a negative
+   * error (ENOSYS where the platform has no wake-up path). Once per thread.
+   */
+  openWakeups(tokens: Uint32Array, onWake: (count: number) => void): number;
+  /** Registers a socket (edge-triggered) under `token`; 0 or a negative error. */
+  watchSocket(sock: number, token: number): number;
+  /** Drops the registration; before the socket's descriptor closes. */
+  unwatchSocket(sock: number): number;
   /**
    * Windows only: the SOCKET behind a libuv TCP handle of this thread's loop,
    * by its addresses. remotePort -1: no peer, any kind; -2: a listener only;
