@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <set>
+#include <vector>
 
 #include "socket_ops.h"
 #include "socket_lookup.h"
@@ -193,7 +194,9 @@ struct WakeupGlue;
 // on a kernel linger.
 struct PerEnv {
   std::set<sl::Sock> socks;
-  WakeupGlue* wakeups = nullptr;
+  // One per openWakeups() call: two copies of the library in one thread
+  // (an ESM and a CJS build, two versions) each have their own.
+  std::vector<WakeupGlue*> wakeups;
   ~PerEnv() {
     for (sl::Sock held : socks) {
       sl::SetLinger(held, false, 0);
@@ -277,8 +280,8 @@ void OnEnvCleanup(napi_async_cleanup_hook_handle, void* arg) {
   sl::CloseWakeups(glue->wakeups, OnWakeupsClosed, glue);
 }
 
-// openWakeups(tokens: Uint32Array, onWake(count)) -> err; -ENOSYS (as a libuv
-// error) where the platform has no wake-up path. Once per environment.
+// openWakeups(tokens: Uint32Array, onWake(count)) -> id (>= 0) or err; -ENOSYS
+// (as a libuv error) where the platform has no wake-up path.
 Napi::Value OpenWakeups(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint32_t* tokens;
@@ -288,8 +291,6 @@ Napi::Value OpenWakeups(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "onWake must be a function").ThrowAsJavaScriptException();
     return {};
   }
-  PerEnv& per_env = HeldOf(env);
-  if (per_env.wakeups != nullptr) return Result(info, 0);
   uv_loop_s* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
     return Result(info, sl::kWakeupsUnsupported);
@@ -308,27 +309,37 @@ Napi::Value OpenWakeups(const Napi::CallbackInfo& info) {
   napi_create_reference(env, info[0], 1, &glue->tokens_array);
   napi_async_init(env, nullptr, name, &glue->context);
   napi_add_async_cleanup_hook(env, OnEnvCleanup, glue, &glue->cleanup);
-  per_env.wakeups = glue;
-  return Result(info, 0);
+  std::vector<WakeupGlue*>& all = HeldOf(env).wakeups;
+  all.push_back(glue);
+  return Result(info, static_cast<int>(all.size() - 1));
 }
 
-// watchSocket(sock, token) -> err
+// The wake-ups an id from openWakeups names, or nullptr (an error thrown).
+WakeupGlue* ReadWakeups(const Napi::CallbackInfo& info) {
+  uint32_t id = 0;
+  std::vector<WakeupGlue*>& all = HeldOf(info.Env()).wakeups;
+  if (napi_get_value_uint32(info.Env(), info[0], &id) != napi_ok || id >= all.size()) {
+    Napi::RangeError::New(info.Env(), "no such wake-ups").ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return all[id];
+}
+
+// watchSocket(id, sock, token) -> err
 Napi::Value WatchSocket(const Napi::CallbackInfo& info) {
+  WakeupGlue* glue = ReadWakeups(info);
   sl::Sock s = -1;
-  if (!ReadSock(info, 0, &s)) return {};
+  if (glue == nullptr || !ReadSock(info, 1, &s)) return {};
   uint32_t token = 0;
-  napi_get_value_uint32(info.Env(), info[1], &token);
-  WakeupGlue* glue = HeldOf(info.Env()).wakeups;
-  if (glue == nullptr) return Result(info, sl::kWakeupsUnsupported);  // never opened
+  napi_get_value_uint32(info.Env(), info[2], &token);
   return Result(info, sl::WatchSocket(glue->wakeups, s, token));
 }
 
-// unwatchSocket(sock) -> err
+// unwatchSocket(id, sock) -> err
 Napi::Value UnwatchSocket(const Napi::CallbackInfo& info) {
+  WakeupGlue* glue = ReadWakeups(info);
   sl::Sock s = -1;
-  if (!ReadSock(info, 0, &s)) return {};
-  WakeupGlue* glue = HeldOf(info.Env()).wakeups;
-  if (glue == nullptr) return Result(info, sl::kWakeupsUnsupported);
+  if (glue == nullptr || !ReadSock(info, 1, &s)) return {};
   return Result(info, sl::UnwatchSocket(glue->wakeups, s));
 }
 

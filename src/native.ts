@@ -25,15 +25,15 @@ export interface NativeBinding {
   holdSocket(sock: number): number;
   releaseHeld(held: number): number;
   /**
-   * Kernel wake-ups (native/wakeups.h): onWake(count) runs on the loop when
-   * watched sockets woke, their tokens in tokens[0..count). 0, or a negative
-   * error (ENOSYS where the platform has no wake-up path). Once per thread.
+   * Kernel wake-ups (native/wakeups.h), one set per call: onWake(count) runs
+   * on the loop when watched sockets woke, their tokens in tokens[0..count).
+   * An id (>= 0), or a negative error (ENOSYS where there is no wake-up path).
    */
   openWakeups(tokens: Uint32Array, onWake: (count: number) => void): number;
   /** Registers a socket (edge-triggered) under `token`; 0 or a negative error. */
-  watchSocket(sock: number, token: number): number;
+  watchSocket(wakeups: number, sock: number, token: number): number;
   /** Drops the registration; before the socket's descriptor closes. */
-  unwatchSocket(sock: number): number;
+  unwatchSocket(wakeups: number, sock: number): number;
   /**
    * Windows only: the SOCKET behind a libuv TCP handle of this thread's loop,
    * by its addresses. remotePort -1: no peer, any kind; -2: a listener only;

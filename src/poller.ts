@@ -37,19 +37,23 @@ const WOKEN = -Infinity;
 
 export type DeliveryWatch = 'wakeups' | 'poll';
 
-let forcedPoll = process.env.SOCKET_LINGER_POLL === '1';
+/** Shared by every copy of the library in the thread (a test's and the package's). */
+const kForcePoll = Symbol.for('socket-linger.forcePoll');
+const switches = globalThis as { [kForcePoll]?: boolean };
 
 /**
  * Internal (tests and bench/ compare both): makes closes that start from now
- * on poll (true) or use wake-ups where they can (false).
+ * on poll (true) or use wake-ups where they can (false); undefined: as
+ * SOCKET_LINGER_POLL says (1: poll).
  */
-export function forcePolling(force: boolean): void {
-  forcedPoll = force;
+export function forcePolling(force: boolean | undefined): void {
+  switches[kForcePoll] = force;
 }
 
 /** How the next close will watch: 'wakeups' where the kernel path is set up. */
 export function deliveryWatch(): DeliveryWatch {
-  return !forcedPoll && wakeupsOpen() ? 'wakeups' : 'poll';
+  const forced = switches[kForcePoll] ?? process.env.SOCKET_LINGER_POLL === '1';
+  return !forced && wakeupsOpen() ? 'wakeups' : 'poll';
 }
 
 /**
@@ -87,7 +91,8 @@ interface Woken {
 const TOKENS = new Uint32Array(4096);
 const watched = new Map<number, Woken>();
 let nextToken = 1;
-let wakeups: boolean | undefined;
+/** This copy's wake-ups (native.openWakeups' id), -1 where they cannot be set up. */
+let wakeups: number | undefined;
 const wokenDue: Woken[] = [];
 let wokenSocks = new Float64Array(64);
 let wokenLast = new Float64Array(64).fill(WOKEN);
@@ -102,9 +107,9 @@ function wakeupsOpen(): boolean {
   if (wakeups === undefined) {
     const runtime = process.versions as { bun?: string; deno?: string };
     const onNode = runtime.bun === undefined && runtime.deno === undefined && !('Deno' in globalThis);
-    wakeups = onNode && typeof native.openWakeups === 'function' && native.openWakeups(TOKENS, onWake) === 0;
+    wakeups = onNode && typeof native.openWakeups === 'function' ? Math.max(-1, native.openWakeups(TOKENS, onWake)) : -1;
   }
-  return wakeups;
+  return wakeups >= 0;
 }
 
 /** undefined where the socket cannot be registered: it is polled instead. */
@@ -113,7 +118,7 @@ function wakeOn(socket: net.Socket, onDelivered: () => void, onReset: () => void
   const token = nextToken;
   nextToken = nextToken === 0xffffffff ? 1 : nextToken + 1;
   // The registration reports at once: what happened before it is checked too.
-  if (fd < 0 || native.watchSocket(fd, token) !== 0) return undefined;
+  if (fd < 0 || native.watchSocket(wakeups!, fd, token) !== 0) return undefined;
   const waiter: Woken = { socket, token, onDelivered, onReset };
   watched.set(token, waiter);
   return () => unwatch(waiter);
@@ -124,7 +129,7 @@ function unwatch(waiter: Woken): boolean {
   if (watched.get(waiter.token) !== waiter) return false;
   watched.delete(waiter.token);
   const fd = liveDescriptor(waiter.socket);
-  if (fd >= 0) native.unwatchSocket(fd);
+  if (fd >= 0) native.unwatchSocket(wakeups!, fd);
   return true;
 }
 
