@@ -6,6 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getLinger, getTcpInfo, setLinger, shutdown } from '../dist/index.mjs';
+import { native } from '../dist/native.js';
 import { connectMany, listen } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,6 +31,9 @@ export async function benchCalls({ time = 500 } = {}) {
   // Node skips the syscall when setNoDelay/setKeepAlive repeat the current
   // value: alternate, so every call reaches the kernel (ours too, for parity).
   add('setLinger(s, true, 5)', (i) => setLinger(client, true, 5 + (i & 1)));
+  // The Node-API floor: the addon's own call, descriptor read once (the library never caches it).
+  const fd = client._handle.fd;
+  add('native.setLinger(fd) (addon call alone)', (i) => native.setLinger(fd, true, 5 + (i & 1)));
   add('socket.setNoDelay(true)', (i) => client.setNoDelay((i & 1) === 0));
   add('socket.setKeepAlive(true, 1000)', (i) => client.setKeepAlive((i & 1) === 0, 1000));
   add('getLinger(s)', () => getLinger(client));

@@ -68,24 +68,30 @@ Napi::Value Result(const Napi::CallbackInfo& info, int err) {
   return Napi::Value(info.Env(), value);
 }
 
-// setLinger(sock, enabled, seconds) -> err
-Napi::Value SetLinger(const Napi::CallbackInfo& info) {
-  sl::Sock s = -1;
-  if (!ReadSock(info, 0, &s)) return {};
+// setLinger(sock, enabled, seconds) -> err. The hottest call (every
+// setLinger()): plain Node-API, no wrapper objects, one call per argument.
+napi_value SetLinger(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_value result = nullptr;
+  double sock = 0;
   bool enabled = false;
   int32_t seconds = 0;
-  if (napi_get_value_bool(info.Env(), info[1], &enabled) != napi_ok ||
-      napi_get_value_int32(info.Env(), info[2], &seconds) != napi_ok) {
-    Napi::TypeError::New(info.Env(), "enabled must be a boolean, seconds a number")
-        .ThrowAsJavaScriptException();
-    return {};
+  sl::Sock s = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (napi_get_value_double(env, argv[0], &sock) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "socket descriptor must be a number");
+  } else if (!ToSock(sock, &s)) {
+    napi_throw_range_error(env, nullptr, "socket descriptor out of range");
+  } else if (napi_get_value_bool(env, argv[1], &enabled) != napi_ok ||
+             napi_get_value_int32(env, argv[2], &seconds) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "enabled must be a boolean, seconds a number");
+  } else if (seconds < 0 || seconds > sl::kMaxLingerSeconds) {
+    napi_throw_range_error(env, nullptr, "seconds out of range");
+  } else {
+    napi_create_int32(env, sl::SetLinger(s, enabled, seconds), &result);
   }
-  if (seconds < 0 || seconds > sl::kMaxLingerSeconds) {
-    Napi::RangeError::New(info.Env(), "seconds out of range")
-        .ThrowAsJavaScriptException();
-    return {};
-  }
-  return Result(info, sl::SetLinger(s, enabled, seconds));
+  return result;
 }
 
 // getLinger(sock, out: Int32Array[2]) -> err; out = [enabled, seconds]
@@ -370,7 +376,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new PerEnv());
   exports.Set("holdSocket", Napi::Function::New(env, HoldSocket, "holdSocket"));
   exports.Set("releaseHeld", Napi::Function::New(env, ReleaseHeld, "releaseHeld"));
-  exports.Set("setLinger", Napi::Function::New(env, SetLinger, "setLinger"));
+  napi_value set_linger;
+  napi_create_function(env, "setLinger", NAPI_AUTO_LENGTH, SetLinger, nullptr, &set_linger);
+  exports.Set("setLinger", Napi::Value(env, set_linger));
   exports.Set("getLinger", Napi::Function::New(env, GetLinger, "getLinger"));
   exports.Set("shutdownWrite",
               Napi::Function::New(env, ShutdownWrite, "shutdownWrite"));

@@ -54,10 +54,10 @@ const lingerOut = new Int32Array(2);
  * `hold: false` (a close under way switched the kernel linger off, nothing
  * can block now): a reference held is dropped.
  */
-export function guardClose(handle: InternalHandle, { hold = true }: { hold?: boolean } = {}): void {
+export function guardClose(handle: InternalHandle, options?: { hold?: boolean }): void {
   const guarded = handle as Guarded;
   const guard = guarded[kGuard] ?? install(guarded);
-  if (!hold) guard.release();
+  if (options?.hold === false) guard.release();
   else if (guard.held === -1 && !isMainThread) {
     const held = native.holdSocket(descriptorOf(handle));
     if (held >= 0) guard.held = held;
