@@ -3,7 +3,9 @@
 // (the fallback, forced here for the comparison). For each: CPU time and
 // memory while BENCH_WAITING (default 4,000) sockets sit in a lingering close
 // to peers that do not read; how soon delivery is noticed after a python3
-// peer that starts reading late has every byte and the FIN; how soon a reset
+// peer that starts reading late has every byte and the FIN (its socket seen
+// in CLOSE_WAIT, checked after every read: CLOCK_MONOTONIC on both sides,
+// as Node's hrtime and python's monotonic_ns read it); how soon a reset
 // is noticed during a gracefulShutdown wait (the peer's FIN first, so Node
 // no longer reads: only the watch can see it).
 import { spawn } from 'node:child_process';
@@ -23,10 +25,15 @@ while True:
     c, _ = srv.accept()
     mode = c.recv(1)
     time.sleep(0.05)  # reads late: the close is waiting by then
-    if mode == b'r':  # read everything, report when the FIN was read
-        while c.recv(1 << 20):
-            pass
-        print(json.dumps({'at': time.monotonic_ns()}), flush=True)
+    if mode == b'r':  # read everything; report when the FIN had arrived
+        fin_at = None    # (the first CLOSE_WAIT seen, checked after every read)
+        while True:
+            data = c.recv(1 << 16)
+            if fin_at is None and c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == 8:
+                fin_at = time.monotonic_ns()
+            if not data:
+                break
+        print(json.dumps({'at': fin_at or time.monotonic_ns()}), flush=True)
         c.close()
     else:  # FIN first, then an RST with our bytes unread
         c.shutdown(socket.SHUT_WR)
@@ -66,6 +73,13 @@ function summary(samples) {
 async function noticeLatencies(peer, port, samples) {
   const delivered = [];
   const reset = [];
+  // One close waits in the background throughout, as on any busy server: the
+  // poll's timer then runs at its own phase, not started by each sample.
+  const server = await listen();
+  const [{ client: background, peer: stuck }] = await connectMany(server, 1);
+  setLinger(background, true, 600);
+  background.write(Buffer.alloc(8 * 1024 * 1024));
+  const backgroundClose = closeSocket(background);
   for (let i = 0; i < samples; i++) {
     for (const mode of ['r', 'x']) {
       const socket = net.connect(port, '127.0.0.1');
@@ -87,6 +101,9 @@ async function noticeLatencies(peer, port, samples) {
       if (!socket.destroyed) socket.destroy();
     }
   }
+  stuck.destroy();
+  await backgroundClose;
+  server.close();
   return { delivered: summary(delivered), reset: summary(reset) };
 }
 
