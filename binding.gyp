@@ -15,8 +15,11 @@
         ["OS!='win'", {
           "sources": ["native/socket_ops_posix.cc", "native/socket_lookup_posix.cc"]
         }],
+        ["OS!='linux'", {
+          "sources": ["native/wakeups_none.cc"]
+        }],
         ["OS=='linux'", {
-          "sources": ["native/tcp_info_linux.cc", "native/glibc_compat_linux.cc"],
+          "sources": ["native/tcp_info_linux.cc", "native/glibc_compat_linux.cc", "native/wakeups_linux.cc"],
           "ldflags": ["-static-libstdc++", "-shared-libgcc", "-Wl,--wrap=arc4random"]
         }],
         ["OS=='mac'", {

@@ -43,6 +43,7 @@ x86_64-w64-mingw32-g++-posix -O2 -shared -std=c++17 -Wall -Wextra \
   "$ROOT/native/addon.cc" \
   "$ROOT/native/socket_ops_win32.cc" \
   "$ROOT/native/socket_lookup_win32.cc" \
+  "$ROOT/native/wakeups_none.cc" \
   "$ROOT/native/win32_delay_load_mingw.cc" \
   "$OBJ/libnode_delay.a" -lws2_32 -liphlpapi \
   -static -Wl,--no-insert-timestamp

@@ -3,6 +3,7 @@
 // switches a nonzero kernel linger off, so no close can block the loop, and
 // tells the close under way (socket-close.ts) what is about to happen, so
 // that its result is computed from the socket as it was at the close.
+import { isMainThread } from 'node:worker_threads';
 import { descriptorOf, type InternalHandle } from './handle';
 import { native } from './native';
 import { runtime } from './runtime';
@@ -18,9 +19,11 @@ export interface CloseWatcher {
 }
 
 interface Guard {
-  /** The second reference held on POSIX (holdSocket), or -1. */
+  /** The second reference held on POSIX in a worker thread (holdSocket), or -1. */
   held: number;
   watcher: CloseWatcher | undefined;
+  /** Drops the held reference, if any (once: the fd number may be held for another socket later). */
+  release(): void;
 }
 
 const kGuard = Symbol('socket-linger.closeGuard');
@@ -39,18 +42,26 @@ const lingerOut = new Int32Array(2);
  * Linux's close() would otherwise block the whole event loop for up to the
  * linger time. Linger 0 is left alone, so a plain destroy() still resets.
  *
- * With `hold` (a linger n > 0 set on the socket): closes that run no
- * JavaScript (a worker's teardown) cannot be intercepted, so on POSIX the
- * addon also holds a second reference to the socket: the handle's own close
- * then cannot end the connection, and the reference is dropped right after a
- * close seen here, or by the addon, linger off, when the thread's
- * environment goes away.
+ * With `hold` (a linger n > 0 set on the socket) in a worker thread: closes
+ * that run no JavaScript (the worker's teardown) cannot be intercepted, so on
+ * POSIX the addon also holds a second reference to the socket: the handle's
+ * own close then cannot end the connection, and the reference is dropped
+ * right after a close seen here, or by the addon, linger off, when the
+ * thread's environment goes away. The main thread needs none (one
+ * descriptor per socket, not two): nothing closes its sockets without
+ * JavaScript but the process's exit, where 'exit' switches the lingers off
+ * first and Linux skips the linger wait of an exiting process anyway. Bun
+ * is the exception: it closes a socket itself once both FINs have passed,
+ * with no JavaScript, so there the reference is held on every thread.
+ *
+ * `hold: false` (a close under way switched the kernel linger off, nothing
+ * can block now): a reference held is dropped.
  */
-export function guardClose(handle: InternalHandle, { hold = true }: { hold?: boolean } = {}): void {
+export function guardClose(handle: InternalHandle, options?: { hold?: boolean }): void {
   const guarded = handle as Guarded;
-  let guard = guarded[kGuard];
-  if (guard === undefined) guard = install(guarded);
-  if (hold && guard.held === -1) {
+  const guard = guarded[kGuard] ?? install(guarded);
+  if (options?.hold === false) guard.release();
+  else if (guard.held === -1 && (!isMainThread || runtime.closesAfterBothFins)) {
     const held = native.holdSocket(descriptorOf(handle));
     if (held >= 0) guard.held = held;
   }
@@ -63,13 +74,16 @@ export function watchClose(handle: InternalHandle, watcher: CloseWatcher | undef
 }
 
 function install(handle: Guarded): Guard {
-  const guard: Guard = { held: -1, watcher: undefined };
-  handle[kGuard] = guard;
-  // Once only: the same fd number may be held for another socket later.
-  const releaseHeld = () => {
-    if (guard.held >= 0) native.releaseHeld(guard.held);
-    guard.held = -1;
+  const guard: Guard = {
+    held: -1,
+    watcher: undefined,
+    release() {
+      if (this.held >= 0) native.releaseHeld(this.held);
+      this.held = -1;
+    },
   };
+  handle[kGuard] = guard;
+  const releaseHeld = () => guard.release();
   const { close, ref, unref } = handle;
   const resetMethod = runtime.resetMethod;
   const reset = handle[resetMethod];

@@ -9,7 +9,7 @@ import {
 import { guardClose } from './close-guard';
 import { native } from './native';
 import { runtime } from './runtime';
-import { validateBoolean, validateLingerSeconds } from './validate';
+import { LINGER_MAX_SECONDS, validateBoolean, validateLingerSeconds } from './validate';
 
 export interface LingerOption {
   enabled: boolean;
@@ -34,6 +34,7 @@ const lingerOut = new Int32Array(2);
  * set on each socket it receives.
  */
 export function setLinger(target: LingerTarget, enabled: boolean, seconds: number = 0): void {
+  if (setConnectedSocket(target, enabled, seconds)) return;
   validateTarget(target);
   validateBoolean(enabled, 'enabled');
   if (enabled) validateLingerSeconds(seconds);
@@ -45,6 +46,39 @@ export function setLinger(target: LingerTarget, enabled: boolean, seconds: numbe
   // A later setting replaces one still waiting for 'connect'.
   if ((target as Pending)[kPendingLinger] !== undefined) (target as Pending)[kPendingLinger] = undefined;
   applyLinger(target, enabled, seconds);
+}
+
+/** A TCP handle's class, learned from the first one tcpHandleOf() accepted. */
+let tcpHandleClass: unknown;
+
+interface SocketFields {
+  _handle?: InternalHandle | null;
+  _writableState?: unknown;
+  connecting?: boolean;
+}
+
+/**
+ * The common case in one pass: a connected TCP socket (no TLS, not Windows)
+ * and valid arguments, each field read once, one native call. Anything else
+ * returns false before any effect, and the full path validates, reports and
+ * acts as always. Nothing is cached: the descriptor is the live handle's.
+ */
+function setConnectedSocket(target: LingerTarget, enabled: boolean, seconds: number): boolean {
+  if (!(target instanceof net.Socket) || typeof enabled !== 'boolean') return false;
+  const socket = target as SocketFields & Pending;
+  const handle = socket._handle;
+  if (handle == null || handle.constructor !== tcpHandleClass || socket.connecting !== false ||
+      typeof socket._writableState !== 'object' || socket[kPendingLinger] !== undefined) return false;
+  if (!enabled) seconds = 0;
+  else if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0 || seconds > LINGER_MAX_SECONDS) return false;
+  const fd = handle.fd;
+  // Closed underneath, Windows, or a runtime whose handle has no fd (Deno):
+  // the full path says which, or reaches the descriptor its own way.
+  if (typeof fd !== 'number' || fd < 0) return false;
+  const err = native.setLinger(fd, enabled, seconds);
+  if (err !== 0) throw systemError(err, 'setsockopt');
+  if (seconds > 0) guardClose(handle);
+  return true;
 }
 
 /** Reads SO_LINGER from the kernel (`seconds` is 0 whenever it is off). */
@@ -76,6 +110,7 @@ function applyLinger(target: LingerTarget, enabled: boolean, seconds: number): v
     return;
   }
   const handle = tcpHandleOf(target);
+  if (target instanceof net.Socket) tcpHandleClass ??= handle.constructor;
   writeLinger(descriptorOf(handle), enabled, seconds);
   if (!enabled || seconds === 0) return;
   if (target instanceof net.Server) hookAccepted(target, handle);

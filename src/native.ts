@@ -13,7 +13,8 @@ export interface NativeBinding {
   /**
    * out[i] = what socks[i] sent that the peer has not acknowledged (0: all of
    * it, FIN included; -1: not yet, uncounted on this platform; -2: unreadable;
-   * -3: reset). last[i], the count seen last time, says which to ask about a reset.
+   * -3: reset). last[i], the count seen last time, says which to ask about a
+   * reset (-Infinity: ask whenever something is outstanding).
    */
   unacknowledged(socks: Float64Array, last: Float64Array, out: Float64Array): void;
   /** Bytes in the kernel's receive queue, or a negative error number. */
@@ -25,6 +26,16 @@ export interface NativeBinding {
   releaseHeld(held: number): number;
   /** Closes a duplicate a runtime handed out for one operation (Deno's fdForIpc()). */
   closeDuplicate(dup: number): number;
+  /**
+   * Kernel wake-ups (native/wakeups.h), one set per call: onWake(count) runs
+   * on the loop when watched sockets woke, their tokens in tokens[0..count).
+   * An id (>= 0), or a negative error (ENOSYS where there is no wake-up path).
+   */
+  openWakeups(tokens: Uint32Array, onWake: (count: number) => void): number;
+  /** Registers a socket (edge-triggered) under `token`; 0 or a negative error. */
+  watchSocket(wakeups: number, sock: number, token: number): number;
+  /** Drops the registration; before the socket's descriptor closes. */
+  unwatchSocket(wakeups: number, sock: number): number;
   /**
    * Windows only: the SOCKET behind a libuv TCP handle of this thread's loop,
    * by its addresses. remotePort -1: no peer, any kind; -2: a listener only;

@@ -1,16 +1,28 @@
-// One timer for every socket in a lingering close: kernels do not tell user
-// space when an ACK arrives, so waiting sockets are checked in one native
-// call per 10 ms tick (one cheap syscall each) until their FIN, and with it
-// every byte before it, has been acknowledged. A socket whose unacknowledged
-// count has not moved for a while (a peer that does not read) is checked
-// every 4th tick only: most of the cost of many waiting sockets, saved.
-// A socket that stopped making progress is also asked whether it was reset
-// (a peer's RST after its FIN comes to no read: libuv stopped at the EOF).
-// The timer never keeps the process alive: each close's deadline timer does
-// that, for as long as its socket would.
+// How a lingering close (and gracefulShutdown's wait) learns that the peer
+// has acknowledged everything, its FIN included, or that it reset the
+// connection: whenDelivered(). Two ways behind it:
+//
+// - Wake-ups (Linux, on Node): Linux wakes a socket's waiters when its FIN
+//   is acknowledged and when it is reset. Every waiting socket is registered
+//   edge-triggered in one epoll instance that the loop watches (native/
+//   wakeups_linux.cc); only the sockets that woke are checked, and nothing
+//   runs while nothing happens.
+// - The poll (macOS, Windows, other runtimes, or wherever the wake-up path
+//   cannot be set up; SOCKET_LINGER_POLL=1 forces it): one timer for every
+//   waiting socket, checked in one native call per 10 ms tick (one cheap
+//   syscall each) until its FIN has been acknowledged. A socket whose
+//   unacknowledged count has not moved for a while (a peer that does not
+//   read) is checked every 4th tick only.
+//
+// Either way a socket that stopped making progress is also asked whether it
+// was reset (a peer's RST after its FIN comes to no read: libuv stopped at
+// the EOF). Neither keeps the process alive: each close's deadline timer
+// does that, for as long as its socket would.
 import type * as net from 'node:net';
 import { descriptorOf, tcpHandleOf } from './handle';
 import { native } from './native';
+import { runtime } from './runtime';
+import { inSlices } from './slices';
 
 const POLL_INTERVAL_MS = 10;
 /** Ticks without progress before a socket is checked less often. */
@@ -21,6 +33,133 @@ const IDLE_EVERY = 4;
 const UNCOUNTED = -1;
 const UNREADABLE = -2;
 const WAS_RESET = -3;
+/** native.unacknowledged's `last` for a socket the kernel woke: always ask about a reset. */
+const WOKEN = -Infinity;
+
+export type DeliveryWatch = 'wakeups' | 'poll';
+
+/** Shared by every copy of the library in the thread (a test's and the package's). */
+const kForcePoll = Symbol.for('socket-linger.forcePoll');
+const switches = globalThis as { [kForcePoll]?: boolean };
+
+/**
+ * Internal (tests and bench/ compare both): makes closes that start from now
+ * on poll (true) or use wake-ups where they can (false); undefined: as
+ * SOCKET_LINGER_POLL says (1: poll).
+ */
+export function forcePolling(force: boolean | undefined): void {
+  switches[kForcePoll] = force;
+}
+
+/** How the next close will watch: 'wakeups' where the kernel path is set up. */
+export function deliveryWatch(): DeliveryWatch {
+  const forced = switches[kForcePoll] ?? process.env.SOCKET_LINGER_POLL === '1';
+  return !forced && wakeupsOpen() ? 'wakeups' : 'poll';
+}
+
+/**
+ * Calls `onDelivered` once the socket's FIN (and so all its data) has been
+ * acknowledged by the peer, or `onReset` if the connection was reset first.
+ * Returns a function that stops the watch.
+ */
+export function whenDelivered(socket: net.Socket, onDelivered: () => void, onReset: () => void): () => void {
+  if (deliveryWatch() === 'wakeups') {
+    const stop = wakeOn(socket, onDelivered, onReset);
+    if (stop !== undefined) return stop;
+  }
+  return pollOn(socket, onDelivered, onReset);
+}
+
+/** -1 for a socket closed meanwhile: its own 'close' listener settles it. */
+function liveDescriptor(socket: net.Socket): number {
+  try {
+    return descriptorOf(tcpHandleOf(socket));
+  } catch {
+    return -1;
+  }
+}
+
+// ------------------------------------------------------------- wake-ups
+
+interface Woken {
+  socket: net.Socket;
+  token: number;
+  onDelivered: () => void;
+  onReset: () => void;
+}
+
+/** Tokens of the sockets that woke, filled by the addon before each onWake. */
+const TOKENS = new Uint32Array(4096);
+const watched = new Map<number, Woken>();
+let nextToken = 1;
+/** This copy's wake-ups (native.openWakeups' id), -1 where they cannot be set up. */
+let wakeups: number | undefined;
+const wokenDue: Woken[] = [];
+let wokenSocks = new Float64Array(64);
+let wokenLast = new Float64Array(64).fill(WOKEN);
+let wokenOut = new Float64Array(64);
+
+/**
+ * Whether this thread's wake-ups are set up (once, on first use). They need
+ * a libuv loop: other runtimes that load Node-API addons (Bun, Deno) poll.
+ */
+function wakeupsOpen(): boolean {
+  if (wakeups === undefined) {
+    wakeups = runtime.loopIsLibuv && typeof native.openWakeups === 'function'
+      ? Math.max(-1, native.openWakeups(TOKENS, onWake)) : -1;
+  }
+  return wakeups >= 0;
+}
+
+/** undefined where the socket cannot be registered: it is polled instead. */
+function wakeOn(socket: net.Socket, onDelivered: () => void, onReset: () => void): (() => void) | undefined {
+  const fd = liveDescriptor(socket);
+  const token = nextToken;
+  nextToken = nextToken === 0xffffffff ? 1 : nextToken + 1;
+  // The registration reports at once: what happened before it is checked too.
+  if (fd < 0 || native.watchSocket(wakeups!, fd, token) !== 0) return undefined;
+  const waiter: Woken = { socket, token, onDelivered, onReset };
+  watched.set(token, waiter);
+  return () => unwatch(waiter);
+}
+
+/** Stops watching (once); the registration goes while the descriptor is still the socket's. */
+function unwatch(waiter: Woken): boolean {
+  if (watched.get(waiter.token) !== waiter) return false;
+  watched.delete(waiter.token);
+  const fd = liveDescriptor(waiter.socket);
+  if (fd >= 0) native.unwatchSocket(wakeups!, fd);
+  return true;
+}
+
+/** `count` sockets woke (their tokens in TOKENS): one native call checks them all. */
+function onWake(count: number): void {
+  wokenDue.length = 0;
+  for (let i = 0; i < count; i++) {
+    const waiter = watched.get(TOKENS[i]);
+    if (waiter !== undefined) wokenDue.push(waiter); // else: stale, its watch ended
+  }
+  const due = wokenDue.length;
+  if (due === 0) return;
+  if (due > wokenSocks.length) {
+    wokenSocks = new Float64Array(due * 2);
+    wokenLast = new Float64Array(due * 2).fill(WOKEN);
+    wokenOut = new Float64Array(due * 2);
+  }
+  for (let i = 0; i < due; i++) wokenSocks[i] = liveDescriptor(wokenDue[i].socket);
+  native.unacknowledged(wokenSocks.subarray(0, due), wokenLast, wokenOut);
+  for (let i = 0; i < due; i++) {
+    const waiter = wokenDue[i];
+    const result = wokenOut[i];
+    // Delivered or reset: the watch ends (once, even if a socket woke twice).
+    if (result !== 0 && result !== WAS_RESET) continue;
+    if (!unwatch(waiter)) continue;
+    // Thousands may wake together: their closes share the per-iteration budget.
+    inSlices(result === 0 ? waiter.onDelivered : waiter.onReset);
+  }
+}
+
+// ------------------------------------------------------------- the poll
 
 interface Waiter {
   onDelivered: () => void;
@@ -37,6 +176,18 @@ let due: [net.Socket, Waiter][] = [];
 let socks = new Float64Array(64);
 let lastSeen = new Float64Array(64);
 let pending = new Float64Array(64);
+
+function pollOn(socket: net.Socket, onDelivered: () => void, onReset: () => void): () => void {
+  waiters.set(socket, { onDelivered, onReset, last: NaN, idleTicks: 0 });
+  if (timer === undefined) {
+    timer = setInterval(tick, POLL_INTERVAL_MS);
+    timer.unref();
+  }
+  return () => {
+    waiters.delete(socket);
+    if (waiters.size === 0 && timer !== undefined) stop();
+  };
+}
 
 function tick(): void {
   tickCount++;
@@ -71,33 +222,7 @@ function tick(): void {
   if (waiters.size === 0) stop();
 }
 
-/** -1 for a socket closed meanwhile: its own 'close' listener settles it. */
-function liveDescriptor(socket: net.Socket): number {
-  try {
-    return descriptorOf(tcpHandleOf(socket));
-  } catch {
-    return -1;
-  }
-}
-
 function stop(): void {
   clearInterval(timer);
   timer = undefined;
-}
-
-/**
- * Calls `onDelivered` once the socket's FIN (and so all its data) has been
- * acknowledged by the peer, or `onReset` if the connection was reset first.
- * Returns a function that stops the watch.
- */
-export function whenDelivered(socket: net.Socket, onDelivered: () => void, onReset: () => void): () => void {
-  waiters.set(socket, { onDelivered, onReset, last: NaN, idleTicks: 0 });
-  if (timer === undefined) {
-    timer = setInterval(tick, POLL_INTERVAL_MS);
-    timer.unref();
-  }
-  return () => {
-    waiters.delete(socket);
-    if (waiters.size === 0 && timer !== undefined) stop();
-  };
 }

@@ -1,0 +1,165 @@
+// How lingering closes learn of delivery and resets (src/poller.ts): on
+// Linux the kernel wakes them (one epoll instance the loop watches), so a
+// waiting socket is checked when it changed, not every 10 ms; the poll stays
+// the fallback and can be forced. Judged by the peer (python3: bytes, FIN,
+// RST), by the kernel (the epoll registrations in /proc/self/fdinfo) and by
+// how often the addon was asked (native.unacknowledged), never by timing
+// beyond loose bounds.
+import { afterEach, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSocket, gracefulShutdown, setLinger } from '../dist/index.js';
+import { native } from '../dist/native.js';
+import { deliveryWatch, forcePolling } from '../dist/poller.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { acceptPython, delay, fillKernelSendQueue } from './helpers';
+
+const execFileAsync = promisify(execFile);
+
+const linux = process.platform === 'linux';
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  forcePolling(undefined);
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+/** Counts the sockets native.unacknowledged() is asked about from now on. */
+function countChecks() {
+  const original = native.unacknowledged;
+  let asked = 0;
+  native.unacknowledged = (socks, last, out) => {
+    asked += socks.length;
+    original(socks, last, out);
+  };
+  cleanups.push(() => { native.unacknowledged = original; });
+  return () => asked;
+}
+
+/** Our edge-triggered registrations (EPOLLOUT|EPOLLRDHUP|EPOLLET, and the EPOLLERR|EPOLLHUP the kernel adds) in this process's epoll instances: their target fds. */
+function registeredFds(): number[] {
+  const fds: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target = '';
+    try { target = readlinkSync(`/proc/self/fd/${fd}`); } catch { continue; }
+    if (target !== 'anon_inode:[eventpoll]') continue;
+    let info = '';
+    try { info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'); } catch { continue; }
+    for (const match of info.matchAll(/^tfd:\s+(\d+)\s+events:\s+([0-9a-f]+)/gm))
+      if (parseInt(match[2], 16) === 0x8000201c) fds.push(Number(match[1]));
+  }
+  return fds;
+}
+
+const fdOf = (s: unknown) => (s as { _handle: { fd: number } })._handle.fd;
+
+describe.skipIf(!linux)('kernel wake-ups (Linux)', () => {
+  it('are what a close uses here; SOCKET_LINGER_POLL=1 selects the poll', async () => {
+    expect(deliveryWatch()).toBe('wakeups');
+    const code = "console.log(require(process.argv[1]).deliveryWatch())";
+    // A Node child keeps this process's environment (under ASan: the sanitizer runtime the addon needs).
+    const run = async (value: string) => (await execFileAsync(process.execPath, ['-e', code, require.resolve('../dist/poller.js')], {
+      env: { ...process.env, SOCKET_LINGER_POLL: value },
+    })).stdout.trim();
+    expect(await run('1')).toBe('poll');
+    expect(await run('0')).toBe('wakeups');
+  });
+
+  it('a python3 peer that starts reading late: delivered, noticed at the FIN\'s ACK, the socket checked a few times, not every 10 ms', async () => {
+    const { socket, py, close } = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(close);
+    setLinger(socket, true, 5);
+    const written = await fillKernelSendQueue(socket); // all in the kernel: the close waits on the peer
+    const checks = countChecks();
+    const closing = closeSocket(socket);
+    await delay(600); // waiting: the peer has not read
+    expect(registeredFds()).toContain(fdOf(socket));
+    const checksWhileIdle = checks();
+    py.command('read');
+    const result = await closing;
+    const settledAt = performance.now();
+    const fin = await py.next('fin');
+    expect(fin.bytes).toBe(written);
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+    // The poll would have asked ~15-60 times in 600 ms; the kernel woke it once (registration).
+    expect(checksWhileIdle).toBeLessThanOrEqual(2);
+    expect(checks()).toBeLessThanOrEqual(10);
+    expect(registeredFds(), 'registration dropped').toEqual([]);
+    void settledAt;
+  });
+
+  it('a reset during the wait (the peer\'s FIN first, so Node reads no more) is noticed by the wake-up, long before the deadline', async () => {
+    const { socket, py, close } = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(close);
+    const written = await fillKernelSendQueue(socket); // all in the kernel: the close waits on the peer
+    py.command('shutwr');
+    await py.next('shutwr');
+    const checks = countChecks();
+    const start = performance.now();
+    const closing = gracefulShutdown(socket, { timeout: 8000 });
+    await delay(400);
+    const before = checks();
+    py.command('reset');
+    const result = await closing;
+    expect(result).toMatchObject({ type: 'abortive', timedOut: false, delivered: false });
+    expect(performance.now() - start).toBeLessThan(4000); // loose: the deadline is 8 s
+    expect(before).toBeLessThanOrEqual(2);
+    expect(registeredFds()).toEqual([]);
+  });
+
+  it('someone else destroys the socket mid-wait: the registration goes before the descriptor does, no stale wake-up reaches the next socket on that number', async () => {
+    const first = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(first.close);
+    setLinger(first.socket, true, 5);
+    await fillKernelSendQueue(first.socket);
+    const closing = closeSocket(first.socket);
+    await delay(200);
+    const fd = fdOf(first.socket);
+    expect(registeredFds()).toEqual([fd]);
+    first.socket.destroy();
+    expect(registeredFds()).toEqual([]);
+    expect((await closing).delivered).not.toBe(true); // cut short: not all acknowledged
+    // The next connection may well get the same number; its close is its own.
+    const second = await acceptPython({ timeoutMs: 10_000 });
+    cleanups.push(second.close);
+    setLinger(second.socket, true, 5);
+    second.socket.write(Buffer.alloc(64 * 1024, 1));
+    const result = await closeSocket(second.socket);
+    expect(result).toMatchObject({ type: 'graceful', delivered: true });
+    expect((await second.py.next('fin')).bytes).toBe(64 * 1024);
+    expect(registeredFds()).toEqual([]);
+  });
+});
+
+describe('the poll, forced (the fallback of macOS, Windows and other runtimes)', () => {
+  it('a python3 peer that starts reading late: delivered, found by polling', async () => {
+    forcePolling(true);
+    expect(deliveryWatch()).toBe('poll');
+    const { socket, py, close } = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(close);
+    setLinger(socket, true, 5);
+    const written = await fillKernelSendQueue(socket); // all in the kernel: the close waits on the peer
+    const checks = countChecks();
+    const closing = closeSocket(socket);
+    await delay(600);
+    if (linux) expect(registeredFds()).toEqual([]);
+    expect(checks(), 'polled').toBeGreaterThanOrEqual(5);
+    py.command('read');
+    expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+    expect((await py.next('fin')).bytes).toBe(written);
+  });
+
+  it('a reset during the wait is found by polling too', async () => {
+    forcePolling(true);
+    const { socket, py, close } = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(close);
+    const written = await fillKernelSendQueue(socket); // all in the kernel: the close waits on the peer
+    py.command('shutwr');
+    await py.next('shutwr');
+    const start = performance.now();
+    const closing = gracefulShutdown(socket, { timeout: 8000 });
+    await delay(300);
+    py.command('reset');
+    expect(await closing).toMatchObject({ type: 'abortive', timedOut: false, delivered: false });
+    expect(performance.now() - start).toBeLessThan(4000);
+  });
+});
