@@ -110,7 +110,8 @@ function applyLinger(target: LingerTarget, enabled: boolean, seconds: number): v
     return;
   }
   const handle = tcpHandleOf(target);
-  if (target instanceof net.Socket) tcpHandleClass ??= handle.constructor;
+  // Only a libuv TCP handle's class says TCP (Bun's pipes share their class).
+  if (target instanceof net.Socket && runtime.libuv) tcpHandleClass ??= handle.constructor;
   writeLinger(descriptorOf(handle), enabled, seconds);
   if (!enabled || seconds === 0) return;
   if (target instanceof net.Server) hookAccepted(target, handle);

@@ -105,7 +105,7 @@ let wokenOut = new Float64Array(64);
  */
 function wakeupsOpen(): boolean {
   if (wakeups === undefined) {
-    wakeups = runtime.loopIsLibuv && typeof native.openWakeups === 'function'
+    wakeups = runtime.libuv && typeof native.openWakeups === 'function'
       ? Math.max(-1, native.openWakeups(TOKENS, onWake)) : -1;
   }
   return wakeups >= 0;

@@ -75,8 +75,11 @@ export interface Runtime {
    * JavaScript hears of the peer's (Bun): the descriptor is gone at that EOF.
    */
   readonly closesAfterBothFins: boolean;
-  /** The event loop is libuv's, so the addon can watch descriptors on it (poller.ts's wake-ups). */
-  readonly loopIsLibuv: boolean;
+  /**
+   * Sockets are libuv handles on libuv's loop (Node): a handle's class tells
+   * its kind (TCP, pipe), and the addon can watch descriptors on the loop.
+   */
+  readonly libuv: boolean;
   /**
    * Calls `seen` with each socket handle the listener accepts, as early as
    * the runtime lets JavaScript see it; false if it cannot be hooked.
@@ -150,7 +153,7 @@ const node: Runtime = {
   resetMethod: 'reset',
   resetThroughClose: true,
   closesAfterBothFins: false,
-  loopIsLibuv: true,
+  libuv: true,
   hookAccept(_server, listener, seen) {
     const onconnection = listener.onconnection;
     if (typeof onconnection !== 'function') return false;
@@ -200,7 +203,7 @@ const bun = (version: string): Runtime => ({
   resetMethod: 'terminate',
   resetThroughClose: true,
   closesAfterBothFins: true,
-  loopIsLibuv: false,
+  libuv: false,
   // Bun's server makes the net.Socket and emits 'connection' in one go.
   hookAccept(server, _listener, seen) {
     server.prependListener('connection', (socket: net.Socket) => {
@@ -265,7 +268,7 @@ const deno = (version: string): Runtime => ({
   resetMethod: 'reset',
   resetThroughClose: false,
   closesAfterBothFins: false,
-  loopIsLibuv: false,
+  libuv: false,
   hookAccept(_server, listener, seen) {
     const accept = listener.accept;
     if (typeof accept !== 'function') return false;
