@@ -9,7 +9,8 @@
 # The sources, defines and C++ flags are binding.gyp's for OS=='mac', with
 # -Werror (warnings in node-addon-api's and Node's headers excluded: they are
 # -isystem) and -shared -undefined dynamic_lookup (Node-API comes from the
-# host executable at load time, as node-gyp links on macOS).
+# host executable at load time, as node-gyp links on macOS). Zig's macOS
+# headers start at macOS 11 (binding.gyp's deployment target is 10.15).
 # One result per target, then "N passed, N failed".
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,7 +37,7 @@ napi_dir="$TOOLS/node-api-headers"
 npm_unpack "node-api-headers@1" "$napi_dir" || { fail "node-api-headers from npm"; finish; }
 [ -d node_modules/node-addon-api ] || npm install --no-audit --no-fund --ignore-scripts >&2
 addon_api="$(node -p "require('node-addon-api').include_dir")"
-# Zig builds libc++ for each target once; its caches stay in .tools/.
+# Zig's caches (compiler-rt, once per target) stay in .tools/.
 export ZIG_GLOBAL_CACHE_DIR="$TOOLS/zig-cache" ZIG_LOCAL_CACHE_DIR="$TOOLS/zig-cache/local"
 
 # binding.gyp's sources, -D defines and cflags_cc for OS=='mac', one a line.
@@ -53,7 +54,7 @@ gyp_mac() {
   ' "$1"
 }
 mapfile -t sources < <(gyp_mac sources) && mapfile -t defines < <(gyp_mac defines) &&
-  mapfile -t cflags < <(gyp_mac cflags) || { fail "binding.gyp's macOS sources"; finish; }
+  mapfile -t cflags < <(gyp_mac cflags) && [ ${#sources[@]} -gt 0 ] || { fail "binding.gyp's macOS sources"; finish; }
 log "$("$zig_dir/zig" cc --version | head -1); sources: ${sources[*]}"
 
 # check TARGET ZIG_TRIPLE MACHO_CPU: compile, link, and look at the result.
