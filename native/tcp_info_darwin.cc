@@ -2,11 +2,11 @@
 // the state and the whole send buffer, but not how much of it has been sent:
 // snd_max - snd_una (tcpi_txunacked) is only in the private TCP_INFO.
 #include "socket_ops.h"
+#include "tcp_fsm_darwin.h"
 
 #include <cerrno>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <netinet/tcp_fsm.h>
 #include <sys/socket.h>
 
 namespace sl {

@@ -11,6 +11,11 @@
 #    SOCKET_LINGER_REQUIRE_PREBUILDS="linux-x64 win32-x64 ..." (or "all")
 #    turns a missing or stale one of those into an error (release job).
 #    SOCKET_LINGER_SKIP_PREBUILD=1 builds nothing native.
+#  - Gives the tarball a package.json whose only script is `install` (what
+#    users run): the checkout's own `prepare` (its TypeScript build) and the
+#    developer scripts would only make npm 11 list them at every install.
+#    postpack (scripts/postpack.sh) puts the checkout's package.json back; a
+#    copy left by an interrupted pack is put back here first.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,6 +25,7 @@ ALL="linux-x64 linux-arm64 darwin-x64 darwin-arm64 win32-x64 win32-arm64"
 required=${SOCKET_LINGER_REQUIRE_PREBUILDS:-}
 [ "$required" = all ] && required=$ALL
 
+[ ! -f package.json.orig ] || { log "package.json.orig left by an interrupted pack: restored"; mv package.json.orig package.json; }
 npm run --silent build:ts >&2
 
 # prebuild_state TARGET: "missing", "stale" (older than native/ or
@@ -65,4 +71,13 @@ for target in $ALL; do
     status=1
   fi
 done
-exit $status
+[ $status -eq 0 ] || exit $status
+
+cp package.json package.json.orig
+node -e '
+  const fs = require("fs");
+  const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+  pkg.scripts = { install: pkg.scripts.install };
+  fs.writeFileSync("package.json", JSON.stringify(pkg, null, 2) + "\n");
+'
+log "package.json in the package: scripts { install } only (postpack restores the checkout's)"

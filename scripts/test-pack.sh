@@ -2,9 +2,12 @@
 # npm run test:pack: what a user installs. Packs the package (prepack builds
 # dist/ and the prebuilds this machine can make), checks the tarball holds
 # only package.json, README.md, LICENSE, binding.gyp, dist/ (no source maps),
-# native/ and prebuilds/, installs it into an empty project with no working
-# compiler (cc, c++, gcc, g++, clang, make, python3 on PATH are fakes that
-# fail and record the call), then requires it (CJS and ESM), sets linger on a
+# native/ and prebuilds/, and that its package.json has no script but the
+# install (the checkout's own is back after the pack), installs it into an
+# empty project with no working compiler (cc, c++, gcc, g++, clang, make,
+# python3 on PATH are fakes that fail and record the call) where npm may warn
+# of nothing but that install script, then requires it (CJS, and ESM with
+# named and default imports), sets linger on a
 # real socket and reads it back, and runs
 # `npx socket-linger matrix --json --bytes 1048576`.
 # Ends with "N passed, N failed"; exit status 1 on any failure.
@@ -33,8 +36,9 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/socket-linger-pack.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 host="$(node -p 'process.platform + "-" + process.arch')"
 
-# ---- pack (runs prepack)
+# ---- pack (runs prepack and postpack)
 log "npm pack"
+cp package.json "$WORK/package.json.checkout"
 if ! npm pack --silent --pack-destination "$WORK" >"$WORK/pack.out" 2>"$WORK/pack.err"; then
   cat "$WORK/pack.err" >&2
   failed=$((failed + 1)); echo "not ok - npm pack"; finish
@@ -63,6 +67,17 @@ tarball_contents() {
   done
 }
 check "tarball holds only package.json, README, LICENSE, binding.gyp, dist/, native/, prebuilds/" tarball_contents
+
+# Users get one script, the install; the checkout keeps all of its own.
+published_scripts() {
+  local scripts
+  scripts=$(tar -xzOf "$TARBALL" package/package.json | node -e 'console.log(JSON.stringify(JSON.parse(require("fs").readFileSync(0, "utf8")).scripts))')
+  note "scripts in the packed package.json: $scripts"
+  [ "$scripts" = '{"install":"node-gyp-build"}' ] || { echo "expected only the install script"; return 1; }
+  cmp -s package.json "$WORK/package.json.checkout" || { echo "npm pack left package.json changed:"; diff "$WORK/package.json.checkout" package.json; return 1; }
+  [ ! -e package.json.orig ] || { echo "npm pack left package.json.orig"; return 1; }
+}
+check "packed package.json: only the install script (no prepare); the checkout's is back as it was" published_scripts
 
 # The Linux prebuilds in it: glibc <= 2.28, no libstdc++ versions.
 mkdir -p "$WORK/unpacked" && tar -xzf "$TARBALL" -C "$WORK/unpacked"
@@ -117,10 +132,18 @@ install() {
     note "npm skipped the package's install script (allowScripts): the prebuild is found at require time"
   fi
   grep -E 'install-scripts' "$WORK/install.log" | head -3 | sed 's/^/#   /'
+  # npm's only warning: npm 11's list of unapproved install scripts, where
+  # this package is the only one and shows its install script alone.
+  local other listed
+  other=$(grep -iE '^npm (warn|error)' "$WORK/install.log" | grep -v '^npm warn install-scripts')
+  [ -z "$other" ] || { echo "npm warned:"; echo "$other"; return 1; }
+  listed=$(grep -E '^npm warn install-scripts   ' "$WORK/install.log" | sed 's/^npm warn install-scripts *//')
+  [ -z "$listed" ] || [[ "$listed" =~ ^socket-linger@[^[:space:]]+\ \(install:\ node-gyp-build\)$ ]] ||
+    { echo "install scripts npm lists: $listed"; return 1; }
   [ ! -s "$WORK/compiler-calls.log" ] || { echo "the install tried to compile:"; cat "$WORK/compiler-calls.log"; return 1; }
   [ ! -d node_modules/socket-linger/build ] || { echo "node_modules/socket-linger/build exists"; return 1; }
 }
-check "npm install of the tarball succeeds without compiling" install
+check "npm install of the tarball succeeds without compiling, npm warns of nothing but its install script" install
 
 cat >use.cjs <<'JS'
 const assert = require('node:assert/strict');
@@ -149,7 +172,8 @@ cat >use.mjs <<'JS'
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { setLinger, getLinger, getTcpInfo, LINGER_MAX_SECONDS } from 'socket-linger';
+import sl, { setLinger, getLinger, getTcpInfo, LINGER_MAX_SECONDS } from 'socket-linger';
+assert.equal(sl.setLinger, setLinger); // the default export: the same functions
 const server = net.createServer({ pauseOnConnect: true }).listen(0, '127.0.0.1');
 await once(server, 'listening');
 const client = net.connect(server.address().port, '127.0.0.1');
@@ -167,7 +191,7 @@ ignored() {
     npm install --no-audit --no-fund --ignore-scripts "$TARBALL" >/dev/null && node use.cjs
 }
 check "npm install --ignore-scripts: the package still loads (CJS)" ignored
-check "import from 'socket-linger' (ESM): setLinger/getLinger/getTcpInfo" node use.mjs
+check "import from 'socket-linger' (ESM, named and default): setLinger/getLinger/getTcpInfo" node use.mjs
 
 cat >use-http.cjs <<'JS'
 const assert = require('node:assert/strict');
@@ -188,14 +212,15 @@ const { lingeringClose, drainServer } = require('socket-linger/http');
 JS
 cat >use-http.mjs <<'JS'
 import assert from 'node:assert/strict';
-import { lingeringClose, drainServer, DEFAULT_LINGERING_MAX_BYTES } from 'socket-linger/http';
+import slHttp, { lingeringClose, drainServer, DEFAULT_LINGERING_MAX_BYTES } from 'socket-linger/http';
+assert.equal(slHttp.drainServer, drainServer);
 assert.equal(typeof lingeringClose, 'function');
 assert.equal(typeof drainServer, 'function');
 assert.equal(typeof DEFAULT_LINGERING_MAX_BYTES, 'number');
 console.log('ESM http ok');
 JS
 check "require('socket-linger/http') (CJS): lingeringClose and drainServer on a real server" node use-http.cjs
-check "import from 'socket-linger/http' (ESM)" node use-http.mjs
+check "import from 'socket-linger/http' (ESM, named and default)" node use-http.mjs
 
 matrix() {
   npx --no-install socket-linger matrix --json --bytes 1048576 >"$WORK/matrix.json" || { cat "$WORK/matrix.json"; return 1; }

@@ -145,7 +145,7 @@ function install(handle: Guarded): Guard {
  * process.exit() in a worker thread: Node then closes the thread's handles
  * natively; switching their linger off on 'exit' spares Windows and macOS
  * a lingering close there too (Linux is covered by the held reference).
- * process.execve() (Node >= 23.11) closes every close-on-exec descriptor
+ * process.execve() (Node >= 22.15, 23.11) closes every close-on-exec descriptor
  * inside the exec, where a kernel linger n would block it for n s.
  */
 const openGuardedHandles = new Set<Guarded>();

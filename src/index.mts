@@ -12,3 +12,5 @@ export type {
   CloseResult, CloseOptions, GracefulShutdownOptions,
   RelayResult, RelayOptions, RelayDirection, RelayEnding, RelayReason,
 } from './index.js';
+// `import sl from 'socket-linger'`: the same object `require()` gives.
+export default cjs;

@@ -163,13 +163,16 @@ describe('closeSocket: SO_LINGER n > 0', () => {
       await once(c, 'connect');
       return c;
     }));
-    // Half the peers read, half never do.
+    // Half the peers read, half never do. One buffer for every write: 200
+    // zero-filled 512 KiB allocations inside the measured span were the test's
+    // own stall (~100-250 ms of it on a loaded 2-core machine, any Node).
+    const payload = Buffer.alloc(512 * 1024);
     const { result: results, maxStallMs } = await measureStall(async () => {
       await delay(50);
       peers.forEach((p, i) => { if (i % 2 === 0) p.resume(); });
       return Promise.all(clients.map((c) => {
         setLinger(c, true, 1);
-        c.write(Buffer.alloc(512 * 1024));
+        c.write(payload);
         return closeSocket(c);
       }));
     });
