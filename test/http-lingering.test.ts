@@ -208,7 +208,10 @@ describe('an early 413 with the request body unread (64 MiB)', () => {
     lingeringClose(server, { lingeringTime: 10_000, lingeringTimeout: 600 });
     const port = await listen(server);
     // Sends 64 KiB of a 10 MiB body, then goes quiet (reading): the close waits for it.
+    // (Counted from the connection: python may take longer than 200 ms to start under load.)
+    const connected = once(server, 'connection');
     const client = raw({ port, head: uploadHead(10 * MiB), body: 64 * 1024, stayAfterFin: true, timeoutMs: 3000 });
+    await connected;
     await delay(200);
     const start = performance.now();
     await new Promise<void>((resolve) => server.close(() => resolve()));
