@@ -4,8 +4,9 @@
 # needs it. Its vitest runner and TypeScript checker use the project's own
 # vitest and typescript (no peer copies are installed next to it).
 # Arguments go to `stryker run`, e.g. --mutate src/linger.ts, --concurrency 1.
-# Reports: reports/mutation/index.html, mutation.json; the per-file table is
-# printed at the end.
+# Reports: reports/mutation/index.html, mutation.json; the per-file table
+# (scripts/mutation-summary.mjs; --survivors lists what survived) is printed
+# at the end.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -33,3 +34,4 @@ npx --no-install tsc -p tsconfig.json --noEmit
 start=$(date +%s)
 nice -n "${MUTATION_NICE:-10}" "$STRYKER_DIR/node_modules/.bin/stryker" run stryker.config.mjs "$@"
 log "took $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"
+node scripts/mutation-summary.mjs reports/mutation/mutation.json
