@@ -2,6 +2,9 @@
 // instruments src/, the sandbox compiles it to dist/ (the tests import dist/),
 // and each mutant runs against only the tests that reach it.
 // @ts-check
+// MUTATION_REPORTS (default reports/) separates the output of two runs at once.
+const reports = process.env.MUTATION_REPORTS ?? 'reports';
+
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   mutate: ['src/**/*.ts', '!src/types/**', '!src/**/*.d.ts'],
@@ -13,7 +16,7 @@ export default {
   buildCommand: 'npm run build:ts',
   coverageAnalysis: 'perTest',
   // Sandboxes hold the built addon (build/), not the cached tools or old output.
-  ignorePatterns: ['dist', '.tools', '.ci/out', 'reports', 'prebuilds', '*.tgz'],
+  ignorePatterns: ['dist', '.tools', '.ci/out', 'reports*', '.stryker-tmp*', 'prebuilds', '*.tgz'],
   concurrency: 2,
   // The suite talks to real sockets with kernel timers: under two workers on a
   // shared machine a run can take several times the dry run's length.
@@ -24,11 +27,11 @@ export default {
   // reached inside a test run against those tests only.
   ignoreStatic: true,
   incremental: true,
-  incrementalFile: 'reports/stryker-incremental.json',
+  incrementalFile: `${reports}/stryker-incremental.json`,
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/index.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: `${reports}/mutation/index.html` },
+  jsonReporter: { fileName: `${reports}/mutation/mutation.json` },
   thresholds: { high: 85, low: 70, break: null },
-  tempDirName: '.stryker-tmp',
+  tempDirName: `.stryker-tmp${reports === 'reports' ? '' : `-${reports.replace(/\W/g, '_')}`}`,
   cleanTempDir: true,
 };

@@ -34,4 +34,4 @@ npx --no-install tsc -p tsconfig.json --noEmit
 start=$(date +%s)
 nice -n "${MUTATION_NICE:-10}" "$STRYKER_DIR/node_modules/.bin/stryker" run stryker.config.mjs "$@"
 log "took $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - start) % 60 )) s"
-node scripts/mutation-summary.mjs reports/mutation/mutation.json
+node scripts/mutation-summary.mjs "${MUTATION_REPORTS:-reports}/mutation/mutation.json"
