@@ -83,6 +83,40 @@ describe('setLinger / getLinger', () => {
     server.close();
   });
 
+  it('a setting made in an earlier connect listener is not overwritten by one deferred before it (one listener however often deferred)', async () => {
+    const server = net.createServer((s) => s.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = new net.Socket();
+    client.on('connect', () => setLinger(client, false));
+    const listeners = client.listenerCount('connect');
+    for (let i = 0; i < 20; i++) setLinger(client, true, 5);
+    expect(client.listenerCount('connect')).toBe(listeners + 1);
+    client.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    await once(client, 'connect');
+    expect(kernelLinger(client)).toEqual({ enabled: false, seconds: 0 }); // the later call wins
+    client.destroy();
+    server.close();
+  });
+
+  it('only a linger n > 0 holds a second descriptor (/proc/self/fd)', async () => {
+    if (process.platform !== 'linux') return;
+    const { readdirSync } = await import('node:fs');
+    const fds = () => readdirSync('/proc/self/fd').length;
+    pair = await connectPair();
+    const before = fds();
+    setLinger(pair.client, false);
+    setLinger(pair.client, true, 0);
+    expect(fds()).toBe(before);
+    setLinger(pair.client, true, 5);
+    expect(fds()).toBe(before + 1);
+  });
+
+  it('names the argument that is wrong', () => {
+    const socket = new net.Socket();
+    expect(() => setLinger(socket, 'yes' as unknown as boolean, 1)).toThrow(/"enabled"/);
+  });
+
   it('waits for DNS lookup: connect by host name', async () => {
     const server = net.createServer((s) => s.resume());
     server.listen(0, '127.0.0.1');

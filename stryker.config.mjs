@@ -1,0 +1,37 @@
+// Mutation testing (npm run test:mutation, scripts/test-mutation.sh): Stryker
+// instruments src/, the sandbox compiles it to dist/ (the tests import dist/),
+// and each mutant runs against only the tests that reach it.
+// @ts-check
+// MUTATION_REPORTS (default reports/) separates the output of two runs at once.
+const reports = process.env.MUTATION_REPORTS ?? 'reports';
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  mutate: ['src/**/*.ts', '!src/types/**', '!src/**/*.d.ts'],
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  buildCommand: 'npm run build:ts',
+  coverageAnalysis: 'perTest',
+  // Sandboxes hold the built addon (build/), not the cached tools or old output.
+  ignorePatterns: ['dist', '.tools', '.ci/out', 'reports*', '.stryker-tmp*', 'prebuilds', '*.tgz'],
+  concurrency: 2,
+  // The suite talks to real sockets with kernel timers: under two workers on a
+  // shared machine a run can take several times the dry run's length.
+  timeoutFactor: 3,
+  timeoutMS: 20_000,
+  // Static mutants (module-level code, or reached only outside a test: hooks,
+  // work a test leaves behind) would each need the whole suite; mutants also
+  // reached inside a test run against those tests only.
+  ignoreStatic: true,
+  incremental: true,
+  incrementalFile: `${reports}/stryker-incremental.json`,
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  htmlReporter: { fileName: `${reports}/mutation/index.html` },
+  jsonReporter: { fileName: `${reports}/mutation/mutation.json` },
+  thresholds: { high: 85, low: 70, break: null },
+  tempDirName: `.stryker-tmp${reports === 'reports' ? '' : `-${reports.replace(/\W/g, '_')}`}`,
+  cleanTempDir: true,
+};

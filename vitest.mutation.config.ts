@@ -1,0 +1,16 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
+import base from './vitest.config';
+
+// The default suite as Stryker runs it (npm run test:mutation): the same
+// tests, plus a setup file that lets child processes and worker threads run
+// the active mutant and report what they covered (test/mutation/child-coverage.ts).
+export default mergeConfig(base, defineConfig({
+  test: {
+    setupFiles: ['test/mutation/child-coverage.ts'],
+    // Instrumented code under Stryker's load runs slower: a timing bound
+    // (a loop-stall limit) missed once is tried again, so a mutant counts as
+    // killed only by a test that fails twice, and the dry run is not lost to
+    // one slow moment.
+    retry: 1,
+  },
+}));
