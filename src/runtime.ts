@@ -290,10 +290,7 @@ const deno = (version: string): Runtime => ({
     }
     return true;
   },
-  keepReading(socket) {
-    const handle = handleOf(socket);
-    if (handle) readStartIfStopped(handle);
-  },
+  keepReading: (socket) => node.keepReading(socket),
   httpServersUnreachable: null,
   // Deno's JavaScript port of the list: the sockets themselves, the busy ones in `_active`.
   httpConnections(list) {
