@@ -22,7 +22,7 @@ import type * as net from 'node:net';
 import { descriptorOf, tcpHandleOf } from './handle';
 import { native } from './native';
 import { runtime } from './runtime';
-import { inSlices } from './slices';
+import { inSlices, type SliceTask } from './slices';
 
 const POLL_INTERVAL_MS = 10;
 /** Ticks without progress before a socket is checked less often. */
@@ -57,17 +57,31 @@ export function deliveryWatch(): DeliveryWatch {
   return !forced && wakeupsOpen() ? 'wakeups' : 'poll';
 }
 
+/** Told once, by whenDelivered(). */
+export interface DeliveryListener {
+  /** The socket's FIN (and so all its data) was acknowledged by the peer. */
+  onDelivered(): void;
+  /** The connection was reset first. */
+  onReset(): void;
+}
+
+/** A watch under way: stop() ends it (once; later calls do nothing). */
+export interface DeliveryWatching {
+  stop(): void;
+}
+
 /**
- * Calls `onDelivered` once the socket's FIN (and so all its data) has been
- * acknowledged by the peer, or `onReset` if the connection was reset first.
- * Returns a function that stops the watch.
+ * Tells `listener` once the socket's FIN (and so all its data) has been
+ * acknowledged by the peer, or that the connection was reset first. A
+ * listener object rather than callbacks: a close waits with no closures of
+ * its own, ten thousand of them at once.
  */
-export function whenDelivered(socket: net.Socket, onDelivered: () => void, onReset: () => void): () => void {
+export function whenDelivered(socket: net.Socket, listener: DeliveryListener): DeliveryWatching {
   if (deliveryWatch() === 'wakeups') {
-    const stop = wakeOn(socket, onDelivered, onReset);
-    if (stop !== undefined) return stop;
+    const watching = wakeOn(socket, listener);
+    if (watching !== undefined) return watching;
   }
-  return pollOn(socket, onDelivered, onReset);
+  return pollOn(socket, listener);
 }
 
 /** -1 for a socket closed meanwhile: its own 'close' listener settles it. */
@@ -81,11 +95,26 @@ function liveDescriptor(socket: net.Socket): number {
 
 // ------------------------------------------------------------- wake-ups
 
-interface Woken {
-  socket: net.Socket;
-  token: number;
-  onDelivered: () => void;
-  onReset: () => void;
+class Woken implements DeliveryWatching, SliceTask {
+  /** What the check found: 0 delivered, WAS_RESET reset. */
+  private found = 0;
+
+  constructor(readonly socket: net.Socket, readonly token: number, private readonly listener: DeliveryListener) {}
+
+  stop(): void {
+    unwatch(this);
+  }
+
+  /** Delivered or reset (found), told within the per-iteration budget. */
+  tell(found: number): void {
+    this.found = found;
+    inSlices(this);
+  }
+
+  runSlice(): void {
+    if (this.found === 0) this.listener.onDelivered();
+    else this.listener.onReset();
+  }
 }
 
 /** Tokens of the sockets that woke, filled by the addon before each onWake. */
@@ -112,15 +141,15 @@ function wakeupsOpen(): boolean {
 }
 
 /** undefined where the socket cannot be registered: it is polled instead. */
-function wakeOn(socket: net.Socket, onDelivered: () => void, onReset: () => void): (() => void) | undefined {
+function wakeOn(socket: net.Socket, listener: DeliveryListener): Woken | undefined {
   const fd = liveDescriptor(socket);
   const token = nextToken;
   nextToken = nextToken === 0xffffffff ? 1 : nextToken + 1;
   // The registration reports at once: what happened before it is checked too.
   if (fd < 0 || native.watchSocket(wakeups!, fd, token) !== 0) return undefined;
-  const waiter: Woken = { socket, token, onDelivered, onReset };
+  const waiter = new Woken(socket, token, listener);
   watched.set(token, waiter);
-  return () => unwatch(waiter);
+  return waiter;
 }
 
 /** Stops watching (once); the registration goes while the descriptor is still the socket's. */
@@ -155,45 +184,49 @@ function onWake(count: number): void {
     if (result !== 0 && result !== WAS_RESET) continue;
     if (!unwatch(waiter)) continue;
     // Thousands may wake together: their closes share the per-iteration budget.
-    inSlices(result === 0 ? waiter.onDelivered : waiter.onReset);
+    waiter.tell(result);
   }
 }
 
 // ------------------------------------------------------------- the poll
 
-interface Waiter {
-  onDelivered: () => void;
-  onReset: () => void;
+class Waiter implements DeliveryWatching {
   /** The last unacknowledged count seen, and for how many ticks it held. */
-  last: number;
-  idleTicks: number;
+  last = NaN;
+  idleTicks = 0;
+
+  constructor(readonly socket: net.Socket, readonly listener: DeliveryListener) {}
+
+  stop(): void {
+    if (waiters.get(this.socket) !== this) return;
+    waiters.delete(this.socket);
+    if (waiters.size === 0 && timer !== undefined) stop();
+  }
 }
 
 const waiters = new Map<net.Socket, Waiter>();
 let timer: NodeJS.Timeout | undefined;
 let tickCount = 0;
-let due: [net.Socket, Waiter][] = [];
+let due: Waiter[] = [];
 let socks = new Float64Array(64);
 let lastSeen = new Float64Array(64);
 let pending = new Float64Array(64);
 
-function pollOn(socket: net.Socket, onDelivered: () => void, onReset: () => void): () => void {
-  waiters.set(socket, { onDelivered, onReset, last: NaN, idleTicks: 0 });
+function pollOn(socket: net.Socket, listener: DeliveryListener): Waiter {
+  const waiter = new Waiter(socket, listener);
+  waiters.set(socket, waiter);
   if (timer === undefined) {
     timer = setInterval(tick, POLL_INTERVAL_MS);
     timer.unref();
   }
-  return () => {
-    waiters.delete(socket);
-    if (waiters.size === 0 && timer !== undefined) stop();
-  };
+  return waiter;
 }
 
 function tick(): void {
   tickCount++;
   due.length = 0;
-  for (const entry of waiters) {
-    if (entry[1].idleTicks < IDLE_TICKS || tickCount % IDLE_EVERY === 0) due.push(entry);
+  for (const waiter of waiters.values()) {
+    if (waiter.idleTicks < IDLE_TICKS || tickCount % IDLE_EVERY === 0) due.push(waiter);
   }
   if (due.length > socks.length) {
     socks = new Float64Array(due.length * 2);
@@ -201,17 +234,17 @@ function tick(): void {
     pending = new Float64Array(due.length * 2);
   }
   for (let i = 0; i < due.length; i++) {
-    socks[i] = liveDescriptor(due[i][0]);
-    lastSeen[i] = due[i][1].last;
+    socks[i] = liveDescriptor(due[i].socket);
+    lastSeen[i] = due[i].last;
   }
   native.unacknowledged(socks.subarray(0, due.length), lastSeen, pending);
   for (let i = 0; i < due.length; i++) {
-    const [socket, waiter] = due[i];
+    const waiter = due[i];
     const count = pending[i];
     if (count === 0 || count === WAS_RESET) {
-      waiters.delete(socket);
-      if (count === 0) waiter.onDelivered();
-      else waiter.onReset();
+      waiters.delete(waiter.socket);
+      if (count === 0) waiter.listener.onDelivered();
+      else waiter.listener.onReset();
     } else if (count !== UNREADABLE) {
       // Uncounted (macOS, Windows): no way to see progress, so never idle.
       const moved = count === UNCOUNTED || count !== waiter.last;

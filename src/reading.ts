@@ -25,17 +25,16 @@ interface Filtered { [kFilters]?: ReadFilter[] }
  */
 export function filterReads(socket: net.Socket, filter: ReadFilter): boolean {
   const filtered = socket as net.Socket & Filtered;
-  let filters = filtered[kFilters];
+  const filters = filtered[kFilters];
   if (filters === undefined) {
-    const list: ReadFilter[] = [];
+    const list: ReadFilter[] = [filter]; // sized for the one filter most sockets get
     const hooked = runtime.hookReads(socket, (bytes) => {
       for (let i = 0; i < list.length; i++) if (!list[i](bytes)) return false;
       return true;
     });
     if (!hooked) return false;
-    filters = filtered[kFilters] = list;
-  }
-  filters.push(filter);
+    filtered[kFilters] = list;
+  } else filters.push(filter);
   runtime.keepReading(socket);
   return true;
 }

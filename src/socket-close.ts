@@ -12,7 +12,8 @@ import { descriptorOf, type InternalHandle } from './handle';
 import { guardClose, watchClose, type CloseWatcher } from './close-guard';
 import { readLinger } from './linger';
 import { native } from './native';
-import { whenDelivered } from './poller';
+import { Deadline, type Expiring } from './deadlines';
+import { whenDelivered, type DeliveryListener, type DeliveryWatching } from './poller';
 import { filterReads } from './reading';
 import { inSlices } from './slices';
 import { readTcpInfo } from './tcp-info';
@@ -71,6 +72,8 @@ export interface ReadLimits {
 type Outcome = Omit<CloseResult, 'elapsedMs'>;
 
 const closes = new WeakMap<net.Socket, SocketClose>();
+/** No read limits: one object for every close that has none. */
+const NO_LIMITS: ReadLimits = Object.freeze({});
 
 /** The close under way on `socket`, if any. */
 export function closeOf(socket: net.Socket): SocketClose | undefined {
@@ -79,28 +82,33 @@ export function closeOf(socket: net.Socket): SocketClose | undefined {
 
 /** Starts the one close of `socket`; the caller's promise is the first join. */
 export function startClose(
-  socket: net.Socket, handle: InternalHandle, kind: CloseKind, options: JoinOptions, limits: ReadLimits = {},
+  socket: net.Socket, handle: InternalHandle, kind: CloseKind, options: JoinOptions, limits?: ReadLimits,
 ): Promise<CloseResult> {
-  const close = new SocketClose(socket, handle, kind, limits);
+  const close = new SocketClose(socket, handle, kind, limits ?? NO_LIMITS);
   const joined = close.join(options);
   close.begin();
   return joined;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Loop turns a release waits for libuv to read what arrived during its flush. */
 const DRAIN_TURNS = 8;
 const ECONNRESET = errnoOf('ECONNRESET');
 
 interface Caller { start: number; resolve: (result: CloseResult) => void }
 
-class SocketClose implements CloseWatcher {
-  private readonly callers: Caller[] = [];
-  private readonly aborts: [AbortSignal, () => void][] = [];
+// Every close of every socket has one of these for as long as it waits, ten
+// thousand at once on a busy server: the common case (one caller, no signal)
+// allocates no arrays, no closures and no timer of its own.
+class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
+  /** The first caller; later ones with their own options in `moreCallers`. */
+  private firstCaller: Caller | undefined;
+  private moreCallers: Caller[] | undefined;
+  private aborts: [AbortSignal, () => void][] | undefined;
   private outcome: Outcome | undefined;
   private firstJoin: Promise<CloseResult> | undefined;
-  private deadline = Infinity;
-  private timer: NodeJS.Timeout | undefined;
+  /** The earliest caller's deadline (performance.now()), queued in deadlines.ts. */
+  deadlineAt = Infinity;
+  private deadline: Deadline | undefined;
   private timedOut = false;
   private handleClosing = false;
   // What was observed.
@@ -114,8 +122,8 @@ class SocketClose implements CloseWatcher {
   private idleTimer: NodeJS.Timeout | undefined;
   private closingOurselves = false;
   private finished = false;
-  private readonly whenClosed: (() => void)[] = [];
-  private stopWatching = () => {};
+  private whenClosed: (() => void)[] | undefined;
+  private watching: DeliveryWatching | undefined;
   /**
    * A second reference to the socket where the runtime closes it itself
    * once both FINs have passed (Bun), before JavaScript hears of the peer's
@@ -132,14 +140,18 @@ class SocketClose implements CloseWatcher {
     closes.set(socket, this);
     guardClose(handle, { hold: false }); // the kernel linger is off while a close runs
     watchClose(handle, this);
-    socket.on('error', this.onError);
     // Node emits a destroy's 'error' before its 'close': absorbed until then.
-    socket.once('close', () => {
-      this.finish();
-      socket.off('error', this.onError);
-      // Until now, a call in the same tick as the close joins it.
-      closes.delete(socket);
-    });
+    socket.on('error', onErrorDuringClose);
+    socket.on('close', onClosedDuringClose);
+  }
+
+  /** The socket's 'close' (onClosedDuringClose): after it, a new call starts no join here. */
+  closed(): void {
+    this.finish();
+    this.socket.off('error', onErrorDuringClose);
+    this.socket.off('close', onClosedDuringClose);
+    // Until now, a call in the same tick as the close joins it.
+    closes.delete(this.socket);
   }
 
   /** A caller of any close function: shares this close's result. */
@@ -152,7 +164,8 @@ class SocketClose implements CloseWatcher {
         resolve(withElapsed(this.outcome, start));
         return;
       }
-      this.callers.push({ start, resolve });
+      if (this.firstCaller === undefined) this.firstCaller = { start, resolve };
+      else (this.moreCallers ??= []).push({ start, resolve });
       if (timeoutMs !== undefined) this.setDeadline(start + timeoutMs);
       if (signal === undefined) return;
       if (signal.aborted) {
@@ -161,7 +174,7 @@ class SocketClose implements CloseWatcher {
       }
       const onAbort = () => this.abort(false);
       signal.addEventListener('abort', onAbort, { once: true });
-      this.aborts.push([signal, onAbort]);
+      (this.aborts ??= []).push([signal, onAbort]);
     });
     this.firstJoin ??= joined;
     return joined;
@@ -176,7 +189,7 @@ class SocketClose implements CloseWatcher {
     if (this.outcome === undefined) return this.join({ signal: AbortSignal.abort() });
     const start = performance.now();
     return new Promise((resolve) => {
-      this.whenClosed.push(() => resolve(withElapsed(
+      (this.whenClosed ??= []).push(() => resolve(withElapsed(
         { type: 'abortive', waited: false, timedOut: false, delivered: false }, start)));
       this.resetConnection();
     });
@@ -232,14 +245,27 @@ class SocketClose implements CloseWatcher {
     if (runtime.closesAfterBothFins) this.holdKernelView();
     if (this.limits.idleTimeoutMs !== undefined) this.armIdleTimer(this.limits.idleTimeoutMs);
     this.afterFlush(() => {
-      this.stopWatching = whenDelivered(socket, () => {
-        this.acknowledged = true;
-        this.completeIfDone();
-      }, () => {
-        this.resetReceived = true;
-        this.closeNow();
-      });
+      this.watching = whenDelivered(socket, this);
     });
+  }
+
+  // ------------------------------------------------------------- delivery
+
+  /** Every byte and the FIN acknowledged (poller.ts). */
+  onDelivered(): void {
+    this.acknowledged = true;
+    this.completeIfDone();
+  }
+
+  /** Reset during the wait (poller.ts): nothing more can be delivered. */
+  onReset(): void {
+    this.resetReceived = true;
+    this.closeNow();
+  }
+
+  /** The deadline (deadlines.ts): RST. */
+  runSlice(): void {
+    this.abort(true);
   }
 
   // ------------------------------------------------------------- the guard
@@ -281,7 +307,8 @@ class SocketClose implements CloseWatcher {
 
   // ------------------------------------------------------------- events
 
-  private readonly onError = (error: Error): void => {
+  /** An 'error' during the close (onErrorDuringClose). */
+  onError(error: Error): void {
     // A failed read or write during the close: the connection was reset.
     // (Stream errors, a write after end() say, say nothing about the peer.)
     if (!isSystemError(error)) return;
@@ -289,24 +316,26 @@ class SocketClose implements CloseWatcher {
     // With auto-destroy off (the close owns the socket) Node only reports a
     // failed write: the connection is gone, close it.
     queueMicrotask(() => this.closeNow());
-  };
+  }
 
   /** The handle is closed (the guard saw it, or at the latest 'close'): the result. */
-  private readonly finish = (): void => {
+  private finish(): void {
     if (this.finished) return;
     this.finished = true;
     this.releaseKernelView();
     this.clearTimers();
     this.stopWatching();
     watchClose(this.handle, undefined);
-    for (const then of this.whenClosed.splice(0)) then();
+    const whenClosed = this.whenClosed;
+    this.whenClosed = undefined;
+    if (whenClosed !== undefined) for (const then of whenClosed) then();
     if (this.outcome !== undefined) return;
     const type = this.resetSent || this.resetReceived ? 'abortive' : 'graceful';
     // Every byte and the FIN acknowledged is delivered, even if the peer
     // reset afterwards; an RST before that discarded what was left.
     const delivered = !this.flushed ? false : this.acknowledged ? true : type === 'abortive' ? false : null;
     this.settle({ type, waited: this.kind === 'linger' || this.kind === 'sequence', timedOut: this.timedOut, delivered });
-  };
+  }
 
   /** Data from the peer during the close; false once past the read limits (the close ends). */
   private onPeerData(bytes: number): boolean {
@@ -443,48 +472,58 @@ class SocketClose implements CloseWatcher {
   private settle(outcome: Outcome): void {
     this.outcome = outcome;
     // Settled: a caller's signal can no longer change what it was told.
-    for (const [signal, onAbort] of this.aborts) signal.removeEventListener('abort', onAbort);
-    this.aborts.length = 0;
-    for (const caller of this.callers) caller.resolve(withElapsed(outcome, caller.start));
-    this.callers.length = 0;
+    if (this.aborts !== undefined) for (const [signal, onAbort] of this.aborts) signal.removeEventListener('abort', onAbort);
+    this.aborts = undefined;
+    const first = this.firstCaller;
+    const more = this.moreCallers;
+    this.firstCaller = this.moreCallers = undefined;
+    if (first !== undefined) first.resolve(withElapsed(outcome, first.start));
+    if (more !== undefined) for (const caller of more) caller.resolve(withElapsed(outcome, caller.start));
   }
 
   // ------------------------------------------------------------- the deadline
 
-  /** The earliest deadline of all callers; timers hold at most 2^31-1 ms. */
+  /** The earliest deadline of all callers (one queue for every close's: deadlines.ts). */
   private setDeadline(at: number): void {
-    if (at >= this.deadline || this.handleClosing) return;
-    this.deadline = at;
-    this.armTimer();
-  }
-
-  private armTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    const remaining = Math.max(0, this.deadline - performance.now());
-    this.timer = remaining > MAX_TIMER_MS
-      ? setTimeout(() => this.armTimer(), MAX_TIMER_MS)
-      // Deadlines that fall together are served in slices (see slices.ts).
-      : setTimeout(() => inSlices(() => this.abort(true)), remaining);
-    this.refTimer();
+    if (at >= this.deadlineAt || this.handleClosing) return;
+    this.deadlineAt = at;
+    if (this.deadline === undefined) this.deadline = new Deadline(this, this.keepsAlive());
+    else this.deadline.moved();
   }
 
   /** The deadline keeps the process alive only while the socket would. */
-  private refTimer(): void {
+  private keepsAlive(): boolean {
     const hasRef = (this.handle as { hasRef?: () => boolean }).hasRef;
-    const ref = hasRef === undefined || hasRef.call(this.handle);
-    for (const timer of [this.timer, this.idleTimer]) {
-      if (timer === undefined) continue;
-      if (ref) timer.ref();
-      else timer.unref();
-    }
+    return hasRef === undefined || hasRef.call(this.handle);
+  }
+
+  private refTimer(): void {
+    const ref = this.keepsAlive();
+    this.deadline?.ref(ref);
+    if (this.idleTimer === undefined) return;
+    if (ref) this.idleTimer.ref();
+    else this.idleTimer.unref();
   }
 
   private clearTimers(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline?.cancel();
     if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
-    this.timer = undefined;
     this.idleTimer = undefined;
   }
+
+  private stopWatching(): void {
+    this.watching?.stop();
+    this.watching = undefined;
+  }
+}
+
+// One pair of listeners for every close (none of their own): `this` is the socket.
+function onErrorDuringClose(this: net.Socket, error: Error): void {
+  closes.get(this)?.onError(error);
+}
+
+function onClosedDuringClose(this: net.Socket): void {
+  closes.get(this)?.closed();
 }
 
 function isSystemError(error: unknown): boolean {

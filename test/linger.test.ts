@@ -1,12 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { getLinger, LINGER_MAX_SECONDS, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import { connectPair, delay, watchPeer, type Pair } from './helpers';
+
+const execFileAsync = promisify(execFile);
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -106,13 +108,9 @@ describe('setLinger / getLinger', () => {
   // worker thread's teardown (close-guard.ts). The main thread holds none.
   it('only a linger n > 0 holds a second descriptor, and only in a worker thread (/proc/self/fd)', async () => {
     if (process.platform !== 'linux') return;
-    const fds = () => readdirSync('/proc/self/fd').length;
-    pair = await connectPair();
-    const before = fds();
-    setLinger(pair.client, true, 5);
-    expect(fds(), 'main thread: one descriptor per guarded socket').toBe(before);
-    const worker = new Worker(`
-      const { parentPort } = require('node:worker_threads');
+    // The same steps on a main thread (a child process: vitest itself may run
+    // this file in a worker) and in a worker thread of that process.
+    const steps = `
       const { readdirSync } = require('node:fs');
       const net = require('node:net');
       const { setLinger } = require(${JSON.stringify(path.resolve('dist/index.js'))});
@@ -124,14 +122,21 @@ describe('setLinger / getLinger', () => {
           setLinger(client, true, 0); counts.push(fds());
           setLinger(client, true, 5); counts.push(fds());
           setLinger(client, true, 7); counts.push(fds()); // still one reference
-          parentPort.postMessage(counts);
+          report(counts);
           client.destroy(); server.close();
         });
-      });`, { eval: true });
-    const [counts] = (await once(worker, 'message')) as [number[]];
-    await once(worker, 'exit');
-    const [start] = counts;
-    expect(counts).toEqual([start, start, start, start + 1, start + 1]);
+      });`;
+    const child = `
+      const { Worker } = require('node:worker_threads');
+      const report = (counts) => {
+        const worker = new Worker(${JSON.stringify(`const report = (counts) => require('node:worker_threads').parentPort.postMessage(counts);`)} + ${JSON.stringify(steps)}, { eval: true });
+        worker.on('message', (inWorker) => console.log(JSON.stringify({ main: counts, worker: inWorker })));
+      };` + steps;
+    const { stdout } = await execFileAsync(process.execPath, ['-e', child]);
+    const { main, worker } = JSON.parse(stdout) as { main: number[]; worker: number[] };
+    expect(main, 'main thread: one descriptor per guarded socket').toEqual(Array(5).fill(main[0]));
+    const [start] = worker;
+    expect(worker, 'worker: a second one for linger n > 0 only').toEqual([start, start, start, start + 1, start + 1]);
   });
 
   it('names the argument that is wrong', () => {
