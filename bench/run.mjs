@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { benchCalls } from './calls.mjs';
 import { benchCloseThroughput } from './close-throughput.mjs';
+import { benchScale } from './scale.mjs';
 import { benchStalls } from './stalls.mjs';
 import { benchWaiting } from './waiting.mjs';
 import { fmt, table } from './lib.mjs';
@@ -79,6 +80,28 @@ if (!only || only === 'waiting') {
   out.waitingTarget = { watch: modes[0], cpuMsPerSecond: best.cpuMsPerSecond, noticeP50Ms: best.noticeMs.delivered.p50, limits: { cpuMsPerSecond: 15, noticeP50Ms: 1 }, met };
   console.log(`target (${modes[0]}) <= 15 ms CPU/s with ${best.sockets} waiting, delivery noticed <= 1 ms p50: ` +
     `${fmt(best.cpuMsPerSecond)} ms/s, ${fmt(best.noticeMs.delivered.p50, 2)} ms, ${verdict(met)}\n`);
+}
+
+if ((!only || only === 'scale') && process.platform === 'linux') {
+  const results = await benchScale({ count: Number(process.env.BENCH_SCALE ?? 10000) });
+  out.scale = results;
+  const modes = Object.keys(results);
+  const row = (label, pick) => [label, ...modes.map((m) => pick(results[m]))];
+  console.log(table(['Lingering closes timing out together', ...modes], [
+    row('closes', (r) => r.count),
+    row('issuing (ms, 250 per macrotask)', (r) => fmt(r.issueMs, 0)),
+    row('all settled after (ms)', (r) => fmt(r.settleMs, 0)),
+    row('timed out and reset / RSTs the peer saw', (r) => `${r.timedOut} / ${r.resets}`),
+    row('longest stall after issuing (ms)', (r) => fmt(r.maxMs)),
+    row('  of it V8 garbage collection (ms)', (r) => fmt(r.gcInMax)),
+    row('longest stall with no GC in it (ms)', (r) => fmt(r.maxWithoutGcMs)),
+    row('longest GC pause (ms)', (r) => fmt(r.longestGcMs)),
+    row('descriptors per waiting socket / left', (r) => `${fmt(r.fdsPerSocket, 2)} / ${r.fdsLeft}`),
+  ]));
+  const ours = results['closeSocket(), wake-ups'];
+  out.scaleTarget = { maxStallMs: ours.maxMs, maxWithoutGcMs: ours.maxWithoutGcMs, limit: 10, met: ours.maxMs <= 10 };
+  console.log(`target no stall > 10 ms with ${ours.count} timing out together (wake-ups): ${fmt(ours.maxMs)} ms ` +
+    `(${fmt(ours.maxWithoutGcMs)} ms without GC), ${verdict(ours.maxMs <= 10)}\n`);
 }
 
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);

@@ -10,9 +10,10 @@
 // - The poll (macOS, Windows, other runtimes, or wherever the wake-up path
 //   cannot be set up; SOCKET_LINGER_POLL=1 forces it): one timer for every
 //   waiting socket, checked in one native call per 10 ms tick (one cheap
-//   syscall each) until its FIN has been acknowledged. A socket whose
-//   unacknowledged count has not moved for a while (a peer that does not
-//   read) is checked every 4th tick only.
+//   syscall each, at most 1,000 a tick, the rest in turn on the next ones)
+//   until its FIN has been acknowledged. A socket whose unacknowledged count
+//   has not moved for a while (a peer that does not read) is checked every
+//   4th tick only.
 //
 // Either way a socket that stopped making progress is also asked whether it
 // was reset (a peer's RST after its FIN comes to no read: libuv stopped at
@@ -95,18 +96,22 @@ function liveDescriptor(socket: net.Socket): number {
 
 // ------------------------------------------------------------- wake-ups
 
-class Woken implements DeliveryWatching, SliceTask {
+/** One socket's watch, either way. */
+abstract class Watch implements DeliveryWatching, SliceTask {
   /** What the check found: 0 delivered, WAS_RESET reset. */
   private found = 0;
 
-  constructor(readonly socket: net.Socket, readonly token: number, private readonly listener: DeliveryListener) {}
+  constructor(readonly socket: net.Socket, private readonly listener: DeliveryListener) {}
 
-  stop(): void {
-    unwatch(this);
-  }
+  abstract stop(): void;
 
-  /** Delivered or reset (found), told within the per-iteration budget. */
+  /**
+   * Delivered or reset (found): the watch ends, and the listener is told
+   * within the per-iteration budget (thousands may be told together, and
+   * each close that follows costs the kernel a FIN or an RST).
+   */
   tell(found: number): void {
+    this.stop();
     this.found = found;
     inSlices(this);
   }
@@ -114,6 +119,16 @@ class Woken implements DeliveryWatching, SliceTask {
   runSlice(): void {
     if (this.found === 0) this.listener.onDelivered();
     else this.listener.onReset();
+  }
+}
+
+class Woken extends Watch {
+  constructor(socket: net.Socket, readonly token: number, listener: DeliveryListener) {
+    super(socket, listener);
+  }
+
+  stop(): void {
+    unwatch(this);
   }
 }
 
@@ -182,39 +197,51 @@ function onWake(count: number): void {
     const result = wokenOut[i];
     // Delivered or reset: the watch ends (once, even if a socket woke twice).
     if (result !== 0 && result !== WAS_RESET) continue;
-    if (!unwatch(waiter)) continue;
-    // Thousands may wake together: their closes share the per-iteration budget.
-    waiter.tell(result);
+    if (watched.get(waiter.token) === waiter) waiter.tell(result);
   }
 }
 
 // ------------------------------------------------------------- the poll
 
-class Waiter implements DeliveryWatching {
+class Waiter extends Watch {
   /** The last unacknowledged count seen, and for how many ticks it held. */
   last = NaN;
   idleTicks = 0;
+  /** Its place in `waiting`, -1 once the watch ended. */
+  slot: number;
 
-  constructor(readonly socket: net.Socket, readonly listener: DeliveryListener) {}
+  constructor(socket: net.Socket, listener: DeliveryListener) {
+    super(socket, listener);
+    this.slot = waiting.push(this) - 1;
+  }
 
   stop(): void {
-    if (waiters.get(this.socket) !== this) return;
-    waiters.delete(this.socket);
-    if (waiters.size === 0 && timer !== undefined) stop();
+    if (this.slot < 0) return;
+    const last = waiting.pop()!;
+    if (last !== this) {
+      waiting[this.slot] = last;
+      last.slot = this.slot;
+    }
+    this.slot = -1;
+    if (waiting.length === 0) stop();
   }
 }
 
-const waiters = new Map<net.Socket, Waiter>();
+/** Sockets checked per tick at most (~1 us each): ten thousand waiting cost 10 ms ticks otherwise. */
+const CHECKS_PER_TICK = 1000;
+
+const waiting: Waiter[] = [];
+/** Where the next tick starts looking: past the cap, every socket gets its turn. */
+let cursor = 0;
 let timer: NodeJS.Timeout | undefined;
 let tickCount = 0;
-let due: Waiter[] = [];
+const due: Waiter[] = [];
 let socks = new Float64Array(64);
 let lastSeen = new Float64Array(64);
 let pending = new Float64Array(64);
 
 function pollOn(socket: net.Socket, listener: DeliveryListener): Waiter {
   const waiter = new Waiter(socket, listener);
-  waiters.set(socket, waiter);
   if (timer === undefined) {
     timer = setInterval(tick, POLL_INTERVAL_MS);
     timer.unref();
@@ -225,9 +252,13 @@ function pollOn(socket: net.Socket, listener: DeliveryListener): Waiter {
 function tick(): void {
   tickCount++;
   due.length = 0;
-  for (const waiter of waiters.values()) {
+  const count = waiting.length;
+  let looked = 0;
+  for (; looked < count && due.length < CHECKS_PER_TICK; looked++) {
+    const waiter = waiting[(cursor + looked) % count];
     if (waiter.idleTicks < IDLE_TICKS || tickCount % IDLE_EVERY === 0) due.push(waiter);
   }
+  cursor = count === 0 ? 0 : (cursor + looked) % count;
   if (due.length > socks.length) {
     socks = new Float64Array(due.length * 2);
     lastSeen = new Float64Array(due.length * 2);
@@ -240,19 +271,16 @@ function tick(): void {
   native.unacknowledged(socks.subarray(0, due.length), lastSeen, pending);
   for (let i = 0; i < due.length; i++) {
     const waiter = due[i];
-    const count = pending[i];
-    if (count === 0 || count === WAS_RESET) {
-      waiters.delete(waiter.socket);
-      if (count === 0) waiter.listener.onDelivered();
-      else waiter.listener.onReset();
-    } else if (count !== UNREADABLE) {
+    const result = pending[i];
+    if (result === 0 || result === WAS_RESET) {
+      waiter.tell(result);
+    } else if (result !== UNREADABLE) {
       // Uncounted (macOS, Windows): no way to see progress, so never idle.
-      const moved = count === UNCOUNTED || count !== waiter.last;
+      const moved = result === UNCOUNTED || result !== waiter.last;
       waiter.idleTicks = moved ? 0 : waiter.idleTicks + 1;
-      waiter.last = count;
+      waiter.last = result;
     }
   }
-  if (waiters.size === 0) stop();
 }
 
 function stop(): void {

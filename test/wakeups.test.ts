@@ -12,6 +12,9 @@ import { native } from '../dist/native.js';
 import { deliveryWatch, forcePolling } from '../dist/poller.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { acceptPython, delay, fillKernelSendQueue } from './helpers';
 
 const execFileAsync = promisify(execFile);
@@ -161,5 +164,64 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     py.command('reset');
     expect(await closing).toMatchObject({ type: 'abortive', timedOut: false, delivered: false });
     expect(performance.now() - start).toBeLessThan(4000);
+  });
+
+  it('checks at most 1,000 sockets a tick, the rest on the next ones: 1,500 closes a python3 peer reads all settle delivered', async () => {
+    forcePolling(true);
+    const COUNT = 1500;
+    // Reads every connection to its FIN; 'check' on stdin: how many FINs, how many bytes, how many resets.
+    const peer = spawn('python3', ['-c', String.raw`
+import selectors, socket, sys
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4096); srv.setblocking(False)
+print(srv.getsockname()[1], flush=True)
+sel = selectors.DefaultSelector(); sel.register(srv, selectors.EVENT_READ); sel.register(sys.stdin, selectors.EVENT_READ)
+fins = resets = total = 0
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is srv:
+            while True:
+                try: c, _ = srv.accept()
+                except BlockingIOError: break
+                c.setblocking(False); sel.register(c, selectors.EVENT_READ)
+        elif key.fileobj is sys.stdin:
+            sys.stdin.readline(); print('fins', fins, total, resets, flush=True); sys.exit(0)
+        else:
+            try: data = key.fileobj.recv(1 << 16)
+            except ConnectionResetError: data = None
+            if data: total += len(data); continue
+            if data is None: resets += 1
+            else: fins += 1
+            sel.unregister(key.fileobj); key.fileobj.close()
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+    cleanups.push(() => peer.kill());
+    const output = peer.stdout.setEncoding('utf8');
+    const [firstLine] = (await once(output, 'data')) as [string];
+    const port = Number(firstLine.trim());
+    const sockets: net.Socket[] = [];
+    for (let i = 0; i < COUNT; i += 250) {
+      sockets.push(...await Promise.all(Array.from({ length: 250 }, () => {
+        const socket = net.connect(port, '127.0.0.1');
+        return once(socket, 'connect').then(() => socket);
+      })));
+    }
+    cleanups.push(() => { for (const socket of sockets) socket.destroy(); });
+    const original = native.unacknowledged;
+    let most = 0;
+    native.unacknowledged = (socks, last, out) => {
+      most = Math.max(most, socks.length);
+      original(socks, last, out);
+    };
+    cleanups.push(() => { native.unacknowledged = original; });
+    for (const socket of sockets) {
+      setLinger(socket, true, 20);
+      socket.write(Buffer.alloc(1000, 1));
+    }
+    const results = await Promise.all(sockets.map((socket) => closeSocket(socket)));
+    expect(results.filter((r) => r.type === 'graceful' && r.delivered === true && !r.timedOut).length).toBe(COUNT);
+    expect(most, 'sockets checked in one tick').toBe(1000);
+    const report = once(output, 'data');
+    peer.stdin.write('check\n');
+    const [line] = (await report) as [string];
+    expect(line.trim()).toBe(`fins ${COUNT} ${COUNT * 1000} 0`);
   });
 });

@@ -13,6 +13,7 @@ import * as net from 'node:net';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { closeSocket, setLinger, type CloseResult } from '../../dist/index.js';
 import { deliveryWatch } from '../../dist/poller.js';
 import { stallMonitor } from '../../dist/stall.js';
@@ -25,45 +26,7 @@ const ISSUE_BATCH = 250;
 
 // Accepts everything, reads nothing; on 'check' reports how many connections
 // read as reset (ECONNRESET) and how many as FIN (b'').
-const PEER = String.raw`
-import socket, sys
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-srv.bind(('127.0.0.1', 0))
-srv.listen(4096)
-srv.setblocking(False)
-print(srv.getsockname()[1], flush=True)
-import selectors
-sel = selectors.DefaultSelector()
-sel.register(srv, selectors.EVENT_READ)
-sel.register(sys.stdin, selectors.EVENT_READ)
-conns = []
-while True:
-    for key, _ in sel.select():
-        if key.fileobj is srv:
-            while True:
-                try:
-                    c, _ = srv.accept()
-                except BlockingIOError:
-                    break
-                conns.append(c)
-            print('accepted', len(conns), flush=True)
-        else:
-            sys.stdin.readline()
-            resets = fins = other = 0
-            for c in conns:
-                c.setblocking(True)
-                try:
-                    while c.recv(1 << 20):
-                        pass
-                    fins += 1
-                except ConnectionResetError:
-                    resets += 1
-                except OSError:
-                    other += 1
-            print('resets', resets, fins, other, flush=True)
-            sys.exit(0)
-`;
+const PEER = path.join(__dirname, '..', 'fixtures', 'never-reads.py');
 
 const fds = () => readdirSync('/proc/self/fd').length;
 const cleanups: (() => void)[] = [];
@@ -72,7 +35,7 @@ afterAll(() => { for (const cleanup of cleanups.splice(0)) cleanup(); });
 describe.skipIf(process.platform !== 'linux')(`${COUNT} lingering closes waiting and timing out together`, () => {
   it('every promise settles timed out, the peer sees every RST, no close blocks the loop, no descriptor left', async () => {
     const watch = deliveryWatch();
-    const peer = spawn('python3', ['-c', PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const peer = spawn('python3', [PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
     cleanups.push(() => peer.kill());
     const lines: string[] = [];
     let buffered = '';

@@ -1,0 +1,143 @@
+// 10,000 lingering closes waiting together and timing out together, on peers
+// that never read (test/fixtures/never-reads.py, one python3 process): this
+// package with the kernel's wake-ups, the same with the poll, and Node alone
+// doing the same job (end(), then a timer per socket that resets it at the
+// deadline) in the same run. Each run: the connections, 32 KiB written to
+// each, the closes issued BATCH per macrotask (an application closing that
+// many would slice its loop too), then the wait and the timeouts.
+//
+// The figures: the longest loop stall after the last close was issued (the
+// wait and the timeouts: the library's part), how much of that stall was a
+// V8 garbage collection (a `gc` PerformanceObserver), the longest stall with
+// no collection in it (the library's own work), every promise settled, the
+// resets the peer saw, descriptors per waiting socket and left after.
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { closeSocket, setLinger } from '../dist/index.mjs';
+import { forcePolling } from '../dist/poller.js';
+
+const PEER = fileURLToPath(new URL('../test/fixtures/never-reads.py', import.meta.url));
+const PAYLOAD = Buffer.alloc(32 * 1024);
+const BATCH = 250;
+const fds = () => readdirSync('/proc/self/fd').length;
+
+function startPeer() {
+  const peer = spawn('python3', [PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  let buffered = '';
+  peer.stdout.setEncoding('utf8').on('data', (chunk) => {
+    buffered += chunk;
+    for (let i; (i = buffered.indexOf('\n')) >= 0; buffered = buffered.slice(i + 1)) lines.push(buffered.slice(0, i));
+  });
+  const line = async (prefix) => {
+    for (;;) {
+      const index = lines.findIndex((l) => l.startsWith(prefix));
+      if (index >= 0) return lines.splice(index, 1)[0];
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { peer, line };
+}
+
+/** Gaps between 1 ms ticks, each with the GC time that fell inside it. */
+function gapMonitor() {
+  const pauses = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push([entry.startTime, entry.startTime + entry.duration]);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const gaps = [];
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gaps.push([last, now]);
+    last = now;
+  }, 1);
+  return {
+    stop() {
+      clearInterval(timer);
+      gaps.push([last, performance.now()]);
+      observer.disconnect();
+      let maxMs = 0, gcInMax = 0, maxWithoutGcMs = 0, longestGcMs = 0;
+      for (const [from, to] of gaps) {
+        const gc = pauses.reduce((sum, [s, e]) => sum + Math.max(0, Math.min(e, to) - Math.max(s, from)), 0);
+        if (to - from > maxMs) { maxMs = to - from; gcInMax = gc; }
+        if (gc === 0) maxWithoutGcMs = Math.max(maxWithoutGcMs, to - from);
+      }
+      for (const [s, e] of pauses) longestGcMs = Math.max(longestGcMs, e - s);
+      return { maxMs, gcInMax, maxWithoutGcMs, longestGcMs };
+    },
+  };
+}
+
+async function run(name, count, lingerSeconds, close) {
+  const { peer, line } = startPeer();
+  const port = Number(await line(''));
+  // One lingering close first: the library's wake-ups (one epoll descriptor
+  // for the thread, kept) exist before the descriptor count starts.
+  const warm = net.connect(port, '127.0.0.1');
+  await once(warm, 'connect');
+  if (name !== 'node') setLinger(warm, true, 1);
+  await close(warm, 1);
+  const before = fds();
+  const sockets = [];
+  for (let i = 0; i < count; i += 500) {
+    sockets.push(...await Promise.all(Array.from({ length: Math.min(500, count - i) }, () => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      return once(socket, 'connect').then(() => socket);
+    })));
+  }
+  for (const socket of sockets) {
+    if (name !== 'node') setLinger(socket, true, lingerSeconds);
+    socket.write(PAYLOAD);
+  }
+  const perSocket = (fds() - before) / count;
+  await new Promise((r) => setTimeout(r, 500)); // the writes are in the kernel
+  globalThis.gc?.();
+
+  const start = performance.now();
+  const results = [];
+  for (let i = 0; i < count; i += BATCH) {
+    for (const socket of sockets.slice(i, i + BATCH)) results.push(close(socket, lingerSeconds));
+    await new Promise((r) => setImmediate(r));
+  }
+  const issueMs = performance.now() - start;
+  const gaps = gapMonitor();
+  const settled = await Promise.all(results);
+  const settleMs = performance.now() - start;
+  await new Promise((r) => setTimeout(r, 200)); // the 'close' events the last ones set off
+  const stalls = gaps.stop();
+  await Promise.all(sockets.filter((s) => !s.closed).map((s) => once(s, 'close')));
+  peer.stdin.write('check\n');
+  const [, resets] = (await line('resets')).split(' ').map(Number);
+  const fdsLeft = fds() - before;
+  peer.kill();
+  const timedOut = settled.filter((r) => r === 'timedOut' || (r?.timedOut && r.type === 'abortive')).length;
+  return { count, issueMs, settleMs, ...stalls, timedOut, resets, fdsPerSocket: perSocket, fdsLeft };
+}
+
+/** Node alone: end(), then at the deadline resetAndDestroy() (what one writes without this package). */
+function nodeAlone(socket, lingerSeconds) {
+  return new Promise((resolve) => {
+    socket.end();
+    const timer = setTimeout(() => { socket.resetAndDestroy(); }, lingerSeconds * 1000);
+    socket.once('close', () => { clearTimeout(timer); resolve('timedOut'); });
+  });
+}
+
+export async function benchScale({ count = 10_000, lingerSeconds = 2 } = {}) {
+  if (process.platform !== 'linux') return null;
+  const out = {};
+  forcePolling(false);
+  out['closeSocket(), wake-ups'] = await run('wakeups', count, lingerSeconds, (s) => closeSocket(s));
+  forcePolling(true);
+  out['closeSocket(), the poll'] = await run('poll', count, lingerSeconds, (s) => closeSocket(s));
+  forcePolling(undefined);
+  out['Node alone: end() + a timer, resetAndDestroy()'] = await run('node', count, lingerSeconds, nodeAlone);
+  return out;
+}
