@@ -22,6 +22,9 @@ export default {
   // shared machine a run can take several times the dry run's length.
   timeoutFactor: 3,
   timeoutMS: 20_000,
+  // The dry run (the whole suite, instrumented) takes ~3 min alone; alongside
+  // other work it passed Stryker's 5 min default once.
+  dryRunTimeoutMinutes: 20,
   // Static mutants (module-level code, or reached only outside a test: hooks,
   // work a test leaves behind) would each need the whole suite; mutants also
   // reached inside a test run against those tests only.
