@@ -17,7 +17,10 @@ export default {
   coverageAnalysis: 'perTest',
   // Sandboxes hold the built addon (build/), not the cached tools or old output.
   ignorePatterns: ['dist', '.tools', '.ci/out', 'reports*', '.stryker-tmp*', 'prebuilds', '*.tgz'],
-  concurrency: 2,
+  // With a checker, Stryker gives half of `concurrency` to type checkers and
+  // half to test runners: 6 is three of each. The suite waits on sockets and
+  // kernel timers (a third of a core per runner), so three runners fit two cores.
+  concurrency: 6,
   // The suite talks to real sockets with kernel timers: under two workers on a
   // shared machine a run can take several times the dry run's length.
   timeoutFactor: 3,
