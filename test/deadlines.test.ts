@@ -1,0 +1,106 @@
+// The deadline queue every close shares (src/deadlines.ts): one timer, a
+// binary heap. What the closes rely on: each queued item runs once, never
+// before its deadline, in deadline order, never after a cancel; moving one
+// earlier takes effect; and the one timer keeps the process alive exactly
+// while a ref'd deadline is queued (a close's, for as long as its socket
+// would). Judged by what ran and when, and by whether a child process exits.
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as path from 'node:path';
+import { Deadline, type Expiring } from '../dist/deadlines.js';
+
+const execFileAsync = promisify(execFile);
+const DEADLINES = path.resolve('dist/deadlines.js');
+
+/** A seeded generator: the same sequence every run (a failure can be replayed). */
+function random(seed: number) {
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+}
+
+interface Item extends Expiring { deadlineAt: number; id: number; ranAt: number[] }
+
+describe('the deadline queue', () => {
+  it('300 deadlines, some cancelled, some moved earlier: each runs once, never early, in deadline order; cancelled ones never', async () => {
+    const next = random(7);
+    const order: Item[] = [];
+    const start = performance.now();
+    const items: Item[] = Array.from({ length: 300 }, (_, id) => ({
+      id,
+      deadlineAt: start + 20 + Math.floor(next() * 400) + id / 1000, // distinct: the order is checked
+      ranAt: [],
+      runSlice(this: Item) { this.ranAt.push(performance.now()); order.push(this); },
+    }));
+    const deadlines = items.map((item) => new Deadline(item, true));
+    const cancelled = new Set<number>();
+    for (let i = 0; i < 300; i += 4) { deadlines[i].cancel(); cancelled.add(i); }
+    deadlines[8].cancel(); // twice: still one removal
+    for (let i = 1; i < 300; i += 10) {
+      items[i].deadlineAt = Math.max(start + 10 + i / 1000, items[i].deadlineAt - 150);
+      deadlines[i].moved();
+    }
+    await new Promise((r) => setTimeout(r, 700));
+    for (const item of items) {
+      if (cancelled.has(item.id)) {
+        expect(item.ranAt, `cancelled ${item.id}`).toEqual([]);
+        continue;
+      }
+      expect(item.ranAt.length, `item ${item.id} ran once`).toBe(1);
+      expect(item.ranAt[0], `item ${item.id} not before its deadline`).toBeGreaterThanOrEqual(item.deadlineAt);
+    }
+    const expected = items.filter((i) => !cancelled.has(i.id)).sort((a, b) => a.deadlineAt - b.deadlineAt);
+    expect(order.map((i) => i.id)).toEqual(expected.map((i) => i.id));
+    // Moved, cancelled or run: each is out of the queue (a second cancel or move does nothing).
+    for (const deadline of deadlines) { deadline.cancel(); deadline.moved(); }
+  });
+
+  it('a deadline cancelled while others wait leaves them due on time; one armed first and cancelled lets a later one through', async () => {
+    const ran: string[] = [];
+    const at = (ms: number, name: string): Expiring => ({ deadlineAt: performance.now() + ms, runSlice: () => ran.push(name) });
+    const first = new Deadline(at(30, 'first'), true);
+    new Deadline(at(80, 'second'), true);
+    first.cancel();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(ran).toEqual([]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ran).toEqual(['second']);
+  });
+
+  const child = (code: string) => execFileAsync(process.execPath, ['-e',
+    `const { Deadline } = require(${JSON.stringify(DEADLINES)}); const t0 = performance.now();
+     const item = (ms, name) => ({ deadlineAt: t0 + ms, runSlice() { console.log(name, Math.round(performance.now() - t0)); } });
+     process.on('exit', () => console.log('exit', Math.round(performance.now() - t0)));
+     ${code}`], { timeout: 10_000 });
+
+  it('a ref\'d deadline keeps the process alive until it runs; an unref\'d one does not', async () => {
+    const kept = await child(`new Deadline(item(600, 'ran'), true);`);
+    const [ran, exit] = kept.stdout.trim().split('\n');
+    expect(ran).toMatch(/^ran \d+$/);
+    expect(Number(ran.split(' ')[1])).toBeGreaterThanOrEqual(600);
+    expect(exit).toMatch(/^exit/);
+
+    const dropped = await child(`new Deadline(item(3000, 'ran'), false);`);
+    expect(dropped.stdout.trim()).toMatch(/^exit \d+$/); // never ran: nothing held the process
+    expect(Number(dropped.stdout.trim().split(' ')[1])).toBeLessThan(2000);
+  });
+
+  it('ref(false) lets the process go; ref(true) again holds it; a cancelled ref\'d one holds nothing', async () => {
+    const unrefd = await child(`const d = new Deadline(item(3000, 'ran'), true); d.ref(false);`);
+    expect(unrefd.stdout.trim()).toMatch(/^exit \d+$/);
+
+    const again = await child(`const d = new Deadline(item(500, 'ran'), false); d.ref(true);`);
+    expect(again.stdout.trim().split('\n')[0]).toMatch(/^ran \d+$/);
+
+    // One ref'd, one not: cancelling the ref'd one leaves a timer that must not hold the process.
+    const mixed = await child(`const a = new Deadline(item(3000, 'a'), true); new Deadline(item(4000, 'b'), false); a.cancel();`);
+    expect(mixed.stdout.trim()).toMatch(/^exit \d+$/);
+    expect(Number(mixed.stdout.trim().split(' ')[1])).toBeLessThan(2000);
+
+    // Two ref'd: unref one, the other still holds until it runs.
+    const two = await child(`const a = new Deadline(item(3000, 'a'), true); new Deadline(item(500, 'b'), true); a.ref(false);`);
+    expect(two.stdout.trim().split('\n')[0]).toMatch(/^b \d+$/);
+  });
+});
