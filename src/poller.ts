@@ -94,9 +94,7 @@ function liveDescriptor(socket: net.Socket): number {
   }
 }
 
-// ------------------------------------------------------------- wake-ups
-
-/** One socket's watch, either way. */
+/** One socket's watch, either way (Woken for the wake-ups, Waiter for the poll). */
 abstract class Watch implements DeliveryWatching, SliceTask {
   /** What the check found: 0 delivered, WAS_RESET reset. */
   private found = 0;
@@ -121,6 +119,8 @@ abstract class Watch implements DeliveryWatching, SliceTask {
     else this.listener.onReset();
   }
 }
+
+// ------------------------------------------------------------- wake-ups
 
 class Woken extends Watch {
   constructor(socket: net.Socket, readonly token: number, listener: DeliveryListener) {
@@ -168,12 +168,11 @@ function wakeOn(socket: net.Socket, listener: DeliveryListener): Woken | undefin
 }
 
 /** Stops watching (once); the registration goes while the descriptor is still the socket's. */
-function unwatch(waiter: Woken): boolean {
-  if (watched.get(waiter.token) !== waiter) return false;
+function unwatch(waiter: Woken): void {
+  if (watched.get(waiter.token) !== waiter) return;
   watched.delete(waiter.token);
   const fd = liveDescriptor(waiter.socket);
   if (fd >= 0) native.unwatchSocket(wakeups!, fd);
-  return true;
 }
 
 /** `count` sockets woke (their tokens in TOKENS): one native call checks them all. */
