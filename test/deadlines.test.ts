@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { Deadline, type Expiring } from '../dist/deadlines.js';
+import { inSlices } from '../dist/slices.js';
 
 const execFileAsync = promisify(execFile);
 const DEADLINES = path.resolve('dist/deadlines.js');
@@ -102,5 +103,32 @@ describe('the deadline queue', () => {
     // Two ref'd: unref one, the other still holds until it runs.
     const two = await child(`const a = new Deadline(item(3000, 'a'), true); new Deadline(item(500, 'b'), true); a.ref(false);`);
     expect(two.stdout.trim().split('\n')[0]).toMatch(/^b \d+$/);
+  });
+
+  it('expired work runs in slices of the loop: 200 tasks of 0.1 ms each, in order, spread over several turns, more than one per turn', async () => {
+    const ran: number[] = [];
+    let turns = 0;
+    let counting = true;
+    const countTurns = () => { turns++; if (counting) setImmediate(countTurns); };
+    setImmediate(countTurns);
+    const spin = (ms: number) => { const end = performance.now() + ms; while (performance.now() < end); };
+    await new Promise<void>((resolve) => {
+      for (let i = 0; i < 200; i++) inSlices({ runSlice: () => { spin(0.1); ran.push(i); if (i === 199) resolve(); } });
+    });
+    counting = false;
+    expect(ran).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    // 20 ms of work in 2 ms slices: ~10 turns. All at once would be 1; one
+    // task a turn, 200. Loose both ways: a preempted slice ends early.
+    expect(turns, 'loop turns while the 200 ran').toBeGreaterThanOrEqual(5);
+    expect(turns, 'loop turns while the 200 ran').toBeLessThan(100);
+    // The queue is empty again: a new task runs on the next turn.
+    const next = await new Promise<number>((resolve) => { const t0 = performance.now(); inSlices(() => resolve(performance.now() - t0)); });
+    expect(next).toBeLessThan(1000);
+  });
+
+  it('a deadline ref()d twice is counted once: cancelling it lets the process go while an unref\'d one waits', async () => {
+    const twice = await child(`const a = new Deadline(item(3000, 'a'), false); a.ref(true); a.ref(true); new Deadline(item(4000, 'b'), false); a.cancel();`);
+    expect(twice.stdout.trim()).toMatch(/^exit \d+$/);
+    expect(Number(twice.stdout.trim().split(' ')[1])).toBeLessThan(2000);
   });
 });
