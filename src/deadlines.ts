@@ -68,15 +68,17 @@ function disarm(): void {
   timerAt = Infinity;
 }
 
-/** The timer due no later than the earliest entry. */
+/** The timer due no later than the earliest entry, ref'd while any ref'd entry waits. */
 function arm(): void {
   if (heap.length === 0) return disarm();
   const at = heap[0].at;
-  if (timer !== undefined && timerAt <= at) return;
-  if (timer !== undefined) clearTimeout(timer);
-  timerAt = at;
-  // Node timers count whole ms of loop time: ceil, so none fires early.
-  timer = setTimeout(expire, Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - performance.now()))));
+  if (timer === undefined || timerAt > at) {
+    if (timer !== undefined) clearTimeout(timer);
+    timerAt = at;
+    // Node timers count whole ms of loop time: ceil, so none fires early.
+    timer = setTimeout(expire, Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - performance.now()))));
+  }
+  // Also when the timer stays: a ref'd entry behind an unref'd earlier one must hold the process.
   refTimer();
 }
 

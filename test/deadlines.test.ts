@@ -131,4 +131,9 @@ describe('the deadline queue', () => {
     expect(twice.stdout.trim()).toMatch(/^exit \d+$/);
     expect(Number(twice.stdout.trim().split(' ')[1])).toBeLessThan(2000);
   });
+
+  it('an unref\'d deadline that ends takes nothing from the count: a ref\'d one after it still holds the process', async () => {
+    const after = await child(`new Deadline(item(1000, 'x'), false).cancel(); new Deadline(item(20, 'y'), false); new Deadline(item(500, 'held'), true);`);
+    expect(after.stdout.trim().split('\n')).toEqual([expect.stringMatching(/^y \d+$/), expect.stringMatching(/^held \d+$/), expect.stringMatching(/^exit/)]);
+  });
 });
