@@ -44,3 +44,8 @@ export function inSlices(task: Task): void {
   queue.push(task);
   if (queue.length - head === 1) setImmediate(drain);
 }
+
+/** The queue's slots, run or waiting: 0 once it has drained (its memory is given back). For tests. */
+export function queuedSlices(): number {
+  return queue.length;
+}

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { Deadline, type Expiring } from '../dist/deadlines.js';
-import { inSlices } from '../dist/slices.js';
+import { inSlices, queuedSlices } from '../dist/slices.js';
 
 const execFileAsync = promisify(execFile);
 const DEADLINES = path.resolve('dist/deadlines.js');
@@ -124,6 +124,9 @@ describe('the deadline queue', () => {
     // The queue is empty again: a new task runs on the next turn.
     const next = await new Promise<number>((resolve) => { const t0 = performance.now(); inSlices(() => resolve(performance.now() - t0)); });
     expect(next).toBeLessThan(1000);
+    // Drained, the queue gives its slots back: 10,000 deadlines a minute
+    // would otherwise grow it without end.
+    expect(queuedSlices(), 'slots kept after the queue drained').toBe(0);
   });
 
   it('a deadline ref()d twice is counted once: cancelling it lets the process go while an unref\'d one waits', async () => {
