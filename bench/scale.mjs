@@ -13,35 +13,15 @@
 // resets the peer saw, descriptors per waiting socket and left after.
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { closeSocket, setLinger } from '../dist/index.mjs';
 import { forcePolling } from '../dist/poller.js';
+import { startNeverReads } from '../test/fixtures/never-reads.cjs';
 
-const PEER = fileURLToPath(new URL('../test/fixtures/never-reads.py', import.meta.url));
 const PAYLOAD = Buffer.alloc(32 * 1024);
 const BATCH = 250;
 const fds = () => readdirSync('/proc/self/fd').length;
-
-function startPeer() {
-  const peer = spawn('python3', [PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = [];
-  let buffered = '';
-  peer.stdout.setEncoding('utf8').on('data', (chunk) => {
-    buffered += chunk;
-    for (let i; (i = buffered.indexOf('\n')) >= 0; buffered = buffered.slice(i + 1)) lines.push(buffered.slice(0, i));
-  });
-  const line = async (prefix) => {
-    for (;;) {
-      const index = lines.findIndex((l) => l.startsWith(prefix));
-      if (index >= 0) return lines.splice(index, 1)[0];
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  return { peer, line };
-}
 
 /** Gaps between 1 ms ticks, each with the GC time that fell inside it. */
 function gapMonitor() {
@@ -75,7 +55,7 @@ function gapMonitor() {
 }
 
 async function run(name, count, lingerSeconds, close) {
-  const { peer, line } = startPeer();
+  const { peer, line } = startNeverReads();
   const port = Number(await line(''));
   // One lingering close first: the library's wake-ups (one epoll descriptor
   // for the thread, kept) exist before the descriptor count starts.

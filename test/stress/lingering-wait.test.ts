@@ -11,12 +11,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import * as path from 'node:path';
 import { closeSocket, setLinger, type CloseResult } from '../../dist/index.js';
 import { deliveryWatch } from '../../dist/poller.js';
 import { stallMonitor } from '../../dist/stall.js';
+import { startNeverReads } from '../fixtures/never-reads.cjs';
 
 const COUNT = Number(process.env.STRESS_WAITING ?? 10_000);
 const LINGER_S = Number(process.env.STRESS_LINGER_S ?? 2);
@@ -24,9 +23,9 @@ const PAYLOAD = Buffer.alloc(32 * 1024);
 /** Closes issued per macrotask: an application closing 10 000 at once would do it in slices too. */
 const ISSUE_BATCH = 250;
 
-// Accepts everything, reads nothing; on 'check' reports how many connections
-// read as reset (ECONNRESET) and how many as FIN (b'').
-const PEER = path.join(__dirname, '..', 'fixtures', 'never-reads.py');
+// The peer (test/fixtures/never-reads.py) accepts everything, reads nothing;
+// on 'check' it reports how many connections read as reset (ECONNRESET) and
+// how many as FIN (b'').
 
 const fds = () => readdirSync('/proc/self/fd').length;
 const cleanups: (() => void)[] = [];
@@ -35,21 +34,8 @@ afterAll(() => { for (const cleanup of cleanups.splice(0)) cleanup(); });
 describe.skipIf(process.platform !== 'linux')(`${COUNT} lingering closes waiting and timing out together`, () => {
   it('every promise settles timed out, the peer sees every RST, no close blocks the loop, no descriptor left', async () => {
     const watch = deliveryWatch();
-    const peer = spawn('python3', [PEER], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const { peer, line } = startNeverReads();
     cleanups.push(() => peer.kill());
-    const lines: string[] = [];
-    let buffered = '';
-    peer.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      for (let i; (i = buffered.indexOf('\n')) >= 0; buffered = buffered.slice(i + 1)) lines.push(buffered.slice(0, i));
-    });
-    const line = async (prefix: string) => {
-      for (;;) {
-        const index = lines.findIndex((l) => l.startsWith(prefix));
-        if (index >= 0) return lines.splice(index, 1)[0];
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
     const port = Number(await line(''));
     // One lingering close first: the library's wake-ups (one epoll descriptor
     // for the thread, kept) exist before the baseline.
