@@ -83,7 +83,7 @@ if (!only || only === 'waiting') {
 }
 
 if ((!only || only === 'scale') && process.platform === 'linux') {
-  const results = await benchScale({ count: Number(process.env.BENCH_SCALE ?? 10000) });
+  const results = await benchScale({ count: Number(process.env.BENCH_SCALE ?? 10000), semiSpaceMb: Number(process.env.BENCH_SEMI_SPACE_MB ?? 2) });
   out.scale = results;
   const modes = Object.keys(results);
   const row = (label, pick) => [label, ...modes.map((m) => pick(results[m]))];

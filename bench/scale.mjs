@@ -14,6 +14,8 @@
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { closeSocket, setLinger } from '../dist/index.mjs';
 import { forcePolling } from '../dist/poller.js';
@@ -110,14 +112,46 @@ function nodeAlone(socket, lingerSeconds) {
   });
 }
 
-export async function benchScale({ count = 10_000, lingerSeconds = 2 } = {}) {
+const WAYS = {
+  wakeups: () => { forcePolling(false); return (s) => closeSocket(s); },
+  poll: () => { forcePolling(true); return (s) => closeSocket(s); },
+  node: () => { forcePolling(undefined); return nodeAlone; },
+};
+
+/**
+ * The same run in a child Node with V8 flags of its own: the young
+ * generation's size is fixed when the process starts, so a smaller one
+ * (--max-semi-space-size, the application's choice) needs a process.
+ */
+async function runInChild(way, count, lingerSeconds, flags) {
+  const child = spawn(process.execPath, [...flags, '--expose-gc', fileURLToPath(import.meta.url), way, String(count), String(lingerSeconds)],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => { output += chunk; });
+  const [code] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`bench/scale.mjs ${way} in a child (${flags.join(' ')}) exited with ${code}`);
+  return JSON.parse(output);
+}
+
+export async function benchScale({ count = 10_000, lingerSeconds = 2, semiSpaceMb = 2 } = {}) {
   if (process.platform !== 'linux') return null;
   const out = {};
-  forcePolling(false);
-  out['closeSocket(), wake-ups'] = await run('wakeups', count, lingerSeconds, (s) => closeSocket(s));
-  forcePolling(true);
-  out['closeSocket(), the poll'] = await run('poll', count, lingerSeconds, (s) => closeSocket(s));
+  out['closeSocket(), wake-ups'] = await run('wakeups', count, lingerSeconds, WAYS.wakeups());
+  out['closeSocket(), the poll'] = await run('poll', count, lingerSeconds, WAYS.poll());
+  out['Node alone: end() + a timer, resetAndDestroy()'] = await run('node', count, lingerSeconds, WAYS.node());
   forcePolling(undefined);
-  out['Node alone: end() + a timer, resetAndDestroy()'] = await run('node', count, lingerSeconds, nodeAlone);
+  // The application's GC setting, both ways: does a smaller young generation
+  // bound the collector's pauses, for this package and for Node alone?
+  const small = `--max-semi-space-size=${semiSpaceMb}`;
+  out[`wake-ups, node ${small}`] = await runInChild('wakeups', count, lingerSeconds, [small]);
+  out[`Node alone, node ${small}`] = await runInChild('node', count, lingerSeconds, [small]);
   return out;
+}
+
+// A child of runInChild(): one way, its figures as JSON on stdout.
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [way, count, lingerSeconds] = process.argv.slice(2);
+  const result = await run(way, Number(count), Number(lingerSeconds), WAYS[way]());
+  process.stdout.write(JSON.stringify(result));
+  process.exit(0);
 }
