@@ -286,3 +286,8 @@ function stop(): void {
   clearInterval(timer);
   timer = undefined;
 }
+
+/** Watches under way on this thread, both kinds: 0 once every close has ended its own. For tests. */
+export function watchesUnderWay(): number {
+  return watched.size + waiting.length;
+}

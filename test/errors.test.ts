@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  getLinger, getTcpInfo, LINGER_MAX_SECONDS, setLinger, shutdown,
+  closeSocket, getLinger, getTcpInfo, gracefulShutdown, LINGER_MAX_SECONDS, setLinger, shutdown,
 } from '../dist/index.js';
 import { connectPair, delay, expectError, runProcess, type Pair } from './helpers';
 
@@ -46,6 +46,28 @@ describe('argument errors', () => {
     // Off ignores the seconds entirely.
     setLinger(s, false, -5);
     expect(getLinger(s)).toEqual({ enabled: false, seconds: 0 });
+  });
+
+  it('close options: ERR_INVALID_ARG_TYPE naming the option and what it must be; the socket is left as it was', async () => {
+    pair = await connectPair();
+    const { client } = pair;
+    const cases: [() => unknown, string][] = [
+      [() => closeSocket(client, 5 as never), 'The "options" argument must be of type object. Received'],
+      [() => gracefulShutdown(client, null as never), 'The "options" argument must be of type object. Received'],
+      [() => closeSocket(client, { signal: {} as never }), 'The "options.signal" argument must be an instance of AbortSignal. Received'],
+      [() => gracefulShutdown(client, { signal: 'stop' as never }), 'The "options.signal" argument must be an instance of AbortSignal. Received'],
+    ];
+    for (const [call, message] of cases) {
+      const error = await expectError(call, 'ERR_INVALID_ARG_TYPE');
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.message.startsWith(message), error.message).toBe(true);
+    }
+    // No half-done effect: still open both ways, the peer got no FIN.
+    expect(client.destroyed || client.writableEnded).toBe(false);
+    client.write('still here');
+    pair.peer.resume();
+    const [data] = await once(pair.peer, 'data');
+    expect(String(data)).toBe('still here');
   });
 
   it("ERR_INVALID_ARG_VALUE for a bad 'how'", async () => {
@@ -115,6 +137,7 @@ describe('closed and non-TCP sockets', () => {
     ]) {
       const error = await expectError(call, 'ERR_INVALID_HANDLE_TYPE');
       expect(error).toBeInstanceOf(TypeError);
+      expect(error.message, 'names what the handle is').toBe('This handle type cannot be used: pipe (a TCP socket is required)');
     }
     client.destroy();
     server.close();

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { closeSocket, gracefulShutdown, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import { deliveryWatch, forcePolling } from '../dist/poller.js';
+import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as net from 'node:net';
@@ -18,6 +19,9 @@ import { spawn } from 'node:child_process';
 import { acceptPython, delay, fillKernelSendQueue } from './helpers';
 
 const execFileAsync = promisify(execFile);
+// The poller the closes use: the one dist/index.js requires (vitest loads its
+// own copy of a module the test imports).
+const { watchesUnderWay } = createRequire(__filename)('../dist/poller.js') as typeof import('../dist/poller.js');
 
 const linux = process.platform === 'linux';
 const cleanups: (() => unknown)[] = [];
@@ -76,6 +80,7 @@ describe.skipIf(!linux)('kernel wake-ups (Linux)', () => {
     const closing = closeSocket(socket);
     await delay(600); // waiting: the peer has not read
     expect(registeredFds()).toContain(fdOf(socket));
+    expect(watchesUnderWay(), 'watches while the close waits').toBe(1);
     const checksWhileIdle = checks();
     py.command('read');
     const result = await closing;
@@ -87,6 +92,7 @@ describe.skipIf(!linux)('kernel wake-ups (Linux)', () => {
     expect(checksWhileIdle).toBeLessThanOrEqual(2);
     expect(checks()).toBeLessThanOrEqual(10);
     expect(registeredFds(), 'registration dropped').toEqual([]);
+    expect(watchesUnderWay(), 'watches left once it settled').toBe(0);
     void settledAt;
   });
 
@@ -107,6 +113,7 @@ describe.skipIf(!linux)('kernel wake-ups (Linux)', () => {
     expect(performance.now() - start).toBeLessThan(4000); // loose: the deadline is 8 s
     expect(before).toBeLessThanOrEqual(2);
     expect(registeredFds()).toEqual([]);
+    expect(watchesUnderWay(), 'watches left once it settled').toBe(0);
   });
 
   it('someone else destroys the socket mid-wait: the registration goes before the descriptor does, no stale wake-up reaches the next socket on that number', async () => {
@@ -146,9 +153,11 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     await delay(600);
     if (linux) expect(registeredFds()).toEqual([]);
     expect(checks(), 'polled').toBeGreaterThanOrEqual(5);
+    expect(watchesUnderWay(), 'watches while the close waits').toBe(1);
     py.command('read');
     expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
     expect((await py.next('fin')).bytes).toBe(written);
+    expect(watchesUnderWay(), 'watches left once it settled').toBe(0);
   });
 
   it('a reset during the wait is found by polling too', async () => {
@@ -164,6 +173,7 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     py.command('reset');
     expect(await closing).toMatchObject({ type: 'abortive', timedOut: false, delivered: false });
     expect(performance.now() - start).toBeLessThan(4000);
+    expect(watchesUnderWay(), 'watches left once it settled').toBe(0);
   });
 
   it('checks at most 1,000 sockets a tick, the rest on the next ones: 1,500 closes a python3 peer reads all settle delivered', async () => {
@@ -219,6 +229,7 @@ while True:
     const results = await Promise.all(sockets.map((socket) => closeSocket(socket)));
     expect(results.filter((r) => r.type === 'graceful' && r.delivered === true && !r.timedOut).length).toBe(COUNT);
     expect(most, 'sockets checked in one tick').toBe(1000);
+    expect(watchesUnderWay(), 'watches left once all settled').toBe(0);
     const report = once(output, 'data');
     peer.stdin.write('check\n');
     const [line] = (await report) as [string];
