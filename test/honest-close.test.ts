@@ -197,6 +197,26 @@ describe('4: a second caller with its own way out', () => {
   });
 });
 
+describe('4c: callers with different timeouts share the earliest deadline', () => {
+  for (const [firstMs, secondMs] of [[300, 10_000], [10_000, 300]]) {
+    it(`gracefulShutdown with { timeout: ${firstMs} }, then { timeout: ${secondMs} }: both abortive, timed out, well before ${10_000} ms; the peer sees an RST`, async () => {
+      conn = await acceptPython({ paused: true });
+      const { socket, py } = conn;
+      socket.write(Buffer.alloc(PAYLOAD)); // the peer reads nothing: only a deadline ends the wait
+      const start = performance.now();
+      const p1 = gracefulShutdown(socket, { timeout: firstMs });
+      const p2 = gracefulShutdown(socket, { timeout: secondMs });
+      const [r1, r2] = await within(Promise.all([p1, p2]), 3000).then((v) => (v === 'pending' ? ['pending', 'pending'] as const : v));
+      const first = settled(r1, 3000);
+      const second = settled(r2, 3000);
+      expect([first, second].map((r) => [r.type, r.timedOut])).toEqual([['abortive', true], ['abortive', true]]);
+      expect(performance.now() - start, 'settled at the 300 ms deadline, not near 10 s').toBeGreaterThanOrEqual(290);
+      py.command('read');
+      expect((await py.done).rst).toBe(true);
+    });
+  }
+});
+
 describe('5: the peer sends FIN, then resets, during a lingering close', () => {
   it('settles abortive shortly after the reset, timedOut false, delivered false', async () => {
     conn = await acceptPython({ paused: true });
