@@ -99,9 +99,13 @@ if ((!only || only === 'scale') && process.platform === 'linux') {
     row('descriptors per waiting socket / left', (r) => `${fmt(r.fdsPerSocket, 2)} / ${r.fdsLeft}`),
   ]));
   const ours = results['closeSocket(), wake-ups'];
-  out.scaleTarget = { maxStallMs: ours.maxMs, maxWithoutGcMs: ours.maxWithoutGcMs, limit: 10, met: ours.maxMs <= 10 };
+  const smallYoung = modes.find((m) => m.startsWith('wake-ups, node --max-semi-space-size'));
+  const small = results[smallYoung];
+  out.scaleTarget = { maxStallMs: ours.maxMs, maxWithoutGcMs: ours.maxWithoutGcMs, smallYoungMaxStallMs: small.maxMs, limit: 10,
+    met: ours.maxMs <= 10, metWithSmallYoung: small.maxMs <= 10 };
   console.log(`target no stall > 10 ms with ${ours.count} timing out together (wake-ups): ${fmt(ours.maxMs)} ms ` +
-    `(${fmt(ours.maxWithoutGcMs)} ms without GC), ${verdict(ours.maxMs <= 10)}\n`);
+    `(${fmt(ours.maxWithoutGcMs)} ms without GC), ${verdict(ours.maxMs <= 10)}; ` +
+    `${smallYoung.slice('wake-ups, '.length)}: ${fmt(small.maxMs)} ms, ${verdict(small.maxMs <= 10)}\n`);
 }
 
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
