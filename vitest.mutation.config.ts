@@ -12,7 +12,8 @@ export default mergeConfig(base, defineConfig({
     // killed only by a test that fails twice, and the dry run is not lost to
     // one slow moment.
     retry: 1,
-    // The stress suite's worker teardown too (4 s): the only test of a close
+    // Added to the default suite (mergeConfig appends include lists): the
+    // stress suite's worker teardown (4 s), the only test of a close
     // in flight when a worker goes away (a mutant that leaves the kernel's
     // linger on during the wait blocks it for the linger; close.ts:69).
     include: ['test/stress/worker-teardown.test.ts'],

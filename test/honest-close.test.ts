@@ -199,7 +199,7 @@ describe('4: a second caller with its own way out', () => {
 
 describe('4c: callers with different timeouts share the earliest deadline', () => {
   for (const [firstMs, secondMs] of [[300, 10_000], [10_000, 300]]) {
-    it(`gracefulShutdown with { timeout: ${firstMs} }, then { timeout: ${secondMs} }: both abortive, timed out, well before ${10_000} ms; the peer sees an RST`, async () => {
+    it(`gracefulShutdown with { timeout: ${firstMs} }, then { timeout: ${secondMs} }: both abortive, timed out, well before 10,000 ms; the peer sees an RST`, async () => {
       conn = await acceptPython({ paused: true });
       const { socket, py } = conn;
       socket.write(Buffer.alloc(PAYLOAD)); // the peer reads nothing: only a deadline ends the wait
