@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import {
   closeSocket, getLinger, getTcpInfo, gracefulShutdown, LINGER_MAX_SECONDS, setLinger, shutdown,
 } from '../dist/index.js';
+import { constants as osConstants } from 'node:os';
+import { native } from '../dist/native.js';
 import { connectPair, delay, expectError, runProcess, type Pair } from './helpers';
 
 let pair: Pair | undefined;
@@ -33,19 +35,63 @@ describe('argument errors', () => {
   it('enabled must be a boolean, seconds an exact integer in range', async () => {
     pair = await connectPair();
     const s = pair.client;
-    for (const enabled of [1, 'yes', null, undefined])
-      await expectError(() => setLinger(s, enabled as unknown as boolean, 1), 'ERR_INVALID_ARG_TYPE');
-    for (const seconds of ['1', null, 1n, {}])
-      await expectError(() => setLinger(s, true, seconds as number), 'ERR_INVALID_ARG_TYPE');
-    for (const seconds of [-1, 1.5, NaN, Infinity, -0.5, LINGER_MAX_SECONDS + 1]) {
-      const error = await expectError(() => setLinger(s, true, seconds), 'ERR_OUT_OF_RANGE');
-      expect(error).toBeInstanceOf(RangeError);
-    }
-    // Nothing was changed by the refused calls.
-    expect(getLinger(s)).toEqual({ enabled: false, seconds: 0 });
+    // A valid call first: from then on a connected socket takes setLinger's
+    // fast path (src/linger.ts), which must refuse exactly what the full one does.
+    setLinger(s, true, 7);
+    const refusals = async (target: net.Socket) => {
+      for (const enabled of [1, 'yes', null, undefined])
+        await expectError(() => setLinger(target, enabled as unknown as boolean, 1), 'ERR_INVALID_ARG_TYPE');
+      for (const seconds of ['1', null, 1n, {}])
+        await expectError(() => setLinger(target, true, seconds as number), 'ERR_INVALID_ARG_TYPE');
+      for (const seconds of [-1, 1.5, NaN, Infinity, -0.5, LINGER_MAX_SECONDS + 1]) {
+        const error = await expectError(() => setLinger(target, true, seconds), 'ERR_OUT_OF_RANGE');
+        expect(error).toBeInstanceOf(RangeError);
+      }
+    };
+    await refusals(s);
+    // Nothing was changed by the refused calls (the kernel's value).
+    expect(getLinger(s)).toEqual({ enabled: true, seconds: 7 });
+    // The bounds themselves are accepted.
+    setLinger(s, true, LINGER_MAX_SECONDS);
+    expect(getLinger(s)).toEqual({ enabled: true, seconds: LINGER_MAX_SECONDS });
+    setLinger(s, true, 0);
+    expect(getLinger(s)).toEqual({ enabled: true, seconds: 0 });
     // Off ignores the seconds entirely.
     setLinger(s, false, -5);
     expect(getLinger(s)).toEqual({ enabled: false, seconds: 0 });
+    setLinger(s, true, 4);
+    setLinger(s, false, 5);
+    expect(getLinger(s)).toEqual({ enabled: false, seconds: 0 });
+    // A socket not connected yet takes the full path: the same refusals, nothing deferred.
+    const pending = new net.Socket();
+    await refusals(pending);
+    expect(getLinger(pending)).toEqual({ enabled: false, seconds: 0 });
+  });
+
+  it('a failing setsockopt or getsockopt is a system error with code, errno and syscall, on either path, and changes nothing', async () => {
+    pair = await connectPair();
+    const s = pair.client;
+    setLinger(s, true, 2); // also opens the fast path for connected sockets
+    const server = net.createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { setLinger: realSet, getLinger: realGet } = native;
+    const EINVAL = -osConstants.errno.EINVAL; // libuv's (negative) numbering
+    try {
+      native.setLinger = () => EINVAL; // the kernel refuses (a race with a close underneath, say)
+      for (const target of [s, server] as (net.Socket | net.Server)[]) {
+        const error = await expectError(() => setLinger(target, true, 3), 'EINVAL');
+        expect(error).toMatchObject({ syscall: 'setsockopt', errno: EINVAL });
+        expect(error.message).toMatch(/^setsockopt EINVAL/);
+      }
+      native.getLinger = () => EINVAL;
+      const error = await expectError(() => getLinger(s), 'EINVAL');
+      expect(error).toMatchObject({ syscall: 'getsockopt', errno: EINVAL });
+    } finally {
+      native.setLinger = realSet;
+      native.getLinger = realGet;
+      server.close();
+    }
+    expect(getLinger(s)).toEqual({ enabled: true, seconds: 2 });
   });
 
   it('close options: ERR_INVALID_ARG_TYPE naming the option and what it must be; the socket is left as it was', async () => {

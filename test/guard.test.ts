@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import { once } from 'node:events';
 import { getTcpInfo, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, fillKernelSendQueue, measureStall, watchPeer, type Pair } from './helpers';
+import { connectPair, delay, fillKernelSendQueue, measureStall, runProcess, watchPeer, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -116,5 +116,49 @@ describe('close guard for linger n > 0', () => {
     expect(maxStallMs).toBeLessThan(500);
     client.destroy();
     server.close();
+  });
+});
+
+describe('process.exit() with guarded sockets open', () => {
+  // On Linux an exiting process's close() skips the linger (inet_release
+  // checks PF_EXITING); Windows and macOS get no such pass, and a worker's
+  // natively closed handles none either. So the guard switches every
+  // nonzero linger off on 'exit'; what the kernel holds then is read from a
+  // later 'exit' listener, in a child, with the sockets still open.
+  it("every nonzero linger is off by the time 'exit' listeners run; linger 0 stays (an RST, as asked); one listener for all sockets", async () => {
+    const dist = require.resolve('../dist/index.js');
+    const code = String.raw`
+      const net = require('node:net');
+      const lib = require(process.argv[1]);
+      const server = net.createServer({ pauseOnConnect: true }).listen(0, '127.0.0.1', async () => {
+        const { port } = server.address();
+        const sockets = await Promise.all(Array.from({ length: 12 }, () => new Promise((resolve) => {
+          const s = net.connect(port, '127.0.0.1', () => resolve(s));
+        })));
+        const before = process.listenerCount('exit');
+        sockets.forEach((s, i) => lib.setLinger(s, true, 2 + i));
+        lib.setLinger(sockets[0], true, 0);
+        lib.setLinger(sockets[1], false);
+        const hooks = process.listenerCount('exit') - before;
+        const set = sockets.map((s) => lib.getLinger(s));
+        process.on('exit', () => {
+          console.log(JSON.stringify({ hooks, set, atExit: sockets.map((s) => lib.getLinger(s)) }));
+        });
+        process.exit(0);
+      });`;
+    const run = await runProcess(process.execPath, ['-e', code, dist], 15_000);
+    expect(run.stderr).toBe(''); // no MaxListenersExceededWarning either
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
+      hooks: number; set: { enabled: boolean; seconds: number }[]; atExit: { enabled: boolean; seconds: number }[];
+    };
+    expect(report.hooks, "'exit' listeners the package added for 12 guarded sockets").toBe(1);
+    // Before the exit the kernel had what was asked...
+    expect(report.set[0]).toEqual({ enabled: true, seconds: 0 });
+    expect(report.set[1]).toEqual({ enabled: false, seconds: 0 });
+    expect(report.set.slice(2)).toEqual(Array.from({ length: 10 }, (_, i) => ({ enabled: true, seconds: 4 + i })));
+    // ...and at it, no nonzero linger is left; linger 0 is kept.
+    expect(report.atExit[0]).toEqual({ enabled: true, seconds: 0 });
+    expect(report.atExit.slice(1)).toEqual(Array.from({ length: 11 }, () => ({ enabled: false, seconds: 0 })));
   });
 });
