@@ -176,6 +176,51 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     expect(watchesUnderWay(), 'watches left once it settled').toBe(0);
   });
 
+  it('two peers that do not read: past 10 ticks without progress each socket is checked every 4th tick only; once both settle the timer stops', async () => {
+    forcePolling(true);
+    const peers = [await acceptPython({ paused: true, timeoutMs: 10_000 }), await acceptPython({ paused: true, timeoutMs: 10_000 })];
+    for (const peer of peers) cleanups.push(peer.close);
+    const written: number[] = [];
+    for (const { socket } of peers) {
+      setLinger(socket, true, 8);
+      written.push(await fillKernelSendQueue(socket)); // all in the kernel: nothing moves until the peer reads
+    }
+    // Every tick asks the addon once (about the sockets due, maybe none).
+    const original = native.unacknowledged;
+    let ticks = 0;
+    let checked = 0;
+    native.unacknowledged = (socks, last, out) => {
+      ticks++;
+      checked += socks.length;
+      original(socks, last, out);
+    };
+    cleanups.push(() => { native.unacknowledged = original; });
+    const closings = peers.map(({ socket }) => closeSocket(socket));
+    // Counted in ticks, not time (a loaded machine ticks less often).
+    const untilTicks = async (n: number) => { while (ticks < n) await delay(20); };
+    await untilTicks(60); // well past 10 ticks: both idle now
+    const [ticks0, checked0] = [ticks, checked];
+    await untilTicks(ticks0 + 60);
+    const idleTicks = ticks - ticks0;
+    const idleChecks = checked - checked0;
+    console.log(`the poll, two idle sockets: ${idleChecks} checks in ${idleTicks} ticks`);
+    // Each socket on every 4th tick (by count), give or take one at either
+    // end; plus up to 10 ticks of checks each if a zero-window probe lets a
+    // few more bytes in meanwhile (measured here ~260 ms in). Checked every
+    // tick it would be 2 x 60.
+    expect(idleChecks, `checks in ${idleTicks} ticks`).toBeGreaterThanOrEqual(2 * (Math.floor(idleTicks / 4) - 1));
+    expect(idleChecks, `checks in ${idleTicks} ticks`).toBeLessThanOrEqual(2 * (Math.ceil(idleTicks / 4) + 1 + 10));
+    for (const { py } of peers) py.command('read');
+    for (const [i, closing] of closings.entries()) {
+      expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+      expect((await peers[i].py.next('fin')).bytes).toBe(written[i]);
+    }
+    const ticksAtEnd = ticks;
+    await delay(150);
+    expect(ticks - ticksAtEnd, 'ticks once nothing waits').toBe(0);
+    expect(watchesUnderWay()).toBe(0);
+  });
+
   it('checks at most 1,000 sockets a tick, the rest on the next ones: 1,500 closes a python3 peer reads all settle delivered', async () => {
     forcePolling(true);
     const COUNT = 1500;
