@@ -539,7 +539,12 @@ export function elapsedSince(start: number): number {
   return Math.round((performance.now() - start) * 10) / 10;
 }
 
-/** Only the close may close the socket: Node would auto-destroy it at 'finish' once reading ended. */
+/**
+ * Only the close may close the socket: Node would auto-destroy it at 'finish'
+ * once reading ended, or at 'end' once writing finished. Node destroys only
+ * when both sides allow it, so either flag would do there; both are cleared so
+ * a stream that checks only its own side cannot either.
+ */
 function preventAutoDestroy(socket: net.Socket): void {
   const states = socket as { _readableState?: { autoDestroy: boolean }; _writableState?: { autoDestroy: boolean } };
   if (states._readableState) states._readableState.autoDestroy = false;

@@ -924,6 +924,77 @@ describe('gracefulShutdown: a reset after our FIN was acknowledged', () => {
   });
 });
 
+describe("gracefulShutdown owns the socket: Node's auto-destroy does not cut the wait short", () => {
+  // Node destroys a stream once both sides have ended (autoDestroy): at
+  // 'finish' if the peer's FIN was read already, at 'end' if our FIN was
+  // flushed already. Either would close before the peer acknowledged.
+  it("the peer's FIN read before the call: our flushed end() does not destroy; delivered once the peer reads", async () => {
+    conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    const written = await fillKernelSendQueue(socket);
+    py.command('shutwr');
+    await py.next('shutwr');
+    const ended = once(socket, 'end');
+    socket.resume();
+    await ended; // the app has read the peer's FIN
+    const closing = gracefulShutdown(socket, { timeout: 8000 });
+    expect(await within(closing, 400), 'settled before the peer read anything').toBe('pending');
+    expect(socket.destroyed).toBe(false);
+    py.command('read');
+    const result = settled(await within(closing, 6000), 6000);
+    expect(await py.done).toMatchObject({ bytes: written, fin: true, rst: false });
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+  });
+
+  it("the peer's FIN arriving during the wait: 'end' does not destroy; delivered once the peer reads", async () => {
+    conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    const written = await fillKernelSendQueue(socket);
+    let ended = false;
+    socket.on('end', () => { ended = true; });
+    socket.resume();
+    const closing = gracefulShutdown(socket, { timeout: 8000 });
+    await delay(200);
+    py.command('shutwr');
+    await py.next('shutwr');
+    await delay(300);
+    expect(ended, "the app saw the peer's FIN").toBe(true);
+    expect(await within(closing, 1), 'settled before the peer read anything').toBe('pending');
+    expect(socket.destroyed).toBe(false);
+    py.command('read');
+    const result = settled(await within(closing, 6000), 6000);
+    expect(await py.done).toMatchObject({ bytes: written, fin: true, rst: false });
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+  });
+});
+
+describe("a close leaves the socket's listeners as it found them", () => {
+  const counts = (socket: net.Socket) =>
+    Object.fromEntries(['error', 'close', 'end', 'finish', 'data', 'readable'].map((e) => [e, socket.listenerCount(e)]));
+
+  for (const way of ['closeSocket, linger 2', 'gracefulShutdown', 'abortiveClose', 'closeSocket, linger off'] as const) {
+    it(`${way}: after 'close', the same listeners as before; a later call is ERR_SOCKET_CLOSED`, async () => {
+      conn = await acceptPython({ shutWr: way === 'gracefulShutdown', timeoutMs: 10_000 });
+      const { socket, py } = conn;
+      socket.on('error', () => {});
+      socket.on('close', () => {});
+      if (way === 'closeSocket, linger 2') setLinger(socket, true, 2);
+      socket.write(Buffer.alloc(64 * 1024));
+      const before = counts(socket);
+      const closed = once(socket, 'close');
+      const result = way === 'gracefulShutdown' ? gracefulShutdown(socket, { timeout: 5000 })
+        : way === 'abortiveClose' ? abortiveClose(socket) : closeSocket(socket);
+      await result;
+      await closed;
+      await delay(20);
+      expect(counts(socket)).toEqual(before);
+      await expectError(closeSocket(socket), 'ERR_SOCKET_CLOSED');
+      const seen = await py.done;
+      expect(peerSaw(seen)).toBe(way === 'abortiveClose' ? 'abortive' : 'graceful');
+    });
+  }
+});
+
 describe('review findings', () => {
   it('TLS 1.3, linger off right after the handshake: the session tickets that arrive during the flush do not turn the FIN into an RST', async () => {
     // The server's tickets reach the client after secureConnect; closing
