@@ -26,6 +26,20 @@ describe('argument errors', () => {
       await expectError(() => shutdown(value as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
       await expectError(() => getTcpInfo(value as net.Socket), 'ERR_INVALID_ARG_TYPE');
     }
+    // instanceof alone is not enough: objects whose constructor never ran.
+    for (const value of [Object.create(net.Socket.prototype), Object.create(net.Server.prototype)]) {
+      await expectError(() => setLinger(value as net.Socket, true, 0), 'ERR_INVALID_ARG_TYPE');
+      await expectError(() => getLinger(value as net.Socket), 'ERR_INVALID_ARG_TYPE');
+      await expectError(() => shutdown(value as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
+      await expectError(closeSocket(value as net.Socket), 'ERR_INVALID_ARG_TYPE');
+    }
+    // The message names the argument and what it must be, as Node's own do.
+    expect((await expectError(() => setLinger(3 as unknown as net.Socket, true, 0), 'ERR_INVALID_ARG_TYPE')).message)
+      .toBe('The "target" argument must be an instance of net.Socket, tls.TLSSocket or net.Server. Received type number (3)');
+    expect((await expectError(() => shutdown(3 as unknown as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE')).message)
+      .toBe('The "socket" argument must be an instance of net.Socket or tls.TLSSocket. Received type number (3)');
+    expect((await expectError(closeSocket(3 as unknown as net.Socket), 'ERR_INVALID_ARG_TYPE')).message)
+      .toBe('The "socket" argument must be an instance of net.Socket or tls.TLSSocket. Received type number (3)');
     const udp = dgram.createSocket('udp4');
     await expectError(() => setLinger(udp as unknown as net.Socket, true, 0), 'ERR_INVALID_ARG_TYPE');
     udp.close();
