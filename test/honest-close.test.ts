@@ -968,6 +968,24 @@ describe("gracefulShutdown owns the socket: Node's auto-destroy does not cut the
   });
 });
 
+describe('linger off (Winsock\'s closesocket): after the promise settled', () => {
+  it('abortiveClose() during the background flush resets it: that caller hears abortive, the peer gets an RST and not every byte', async () => {
+    conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    await fillKernelSendQueue(socket);
+    socket.write(Buffer.alloc(PAYLOAD)); // stays in Node's buffer: the flush cannot finish
+    const first = await closeSocket(socket);
+    expect(first).toMatchObject({ type: 'graceful', waited: false, delivered: null });
+    expect(socket.destroyed, 'still flushing').toBe(false);
+    const reset = settled(await within(abortiveClose(socket), 2000), 2000);
+    expect(reset).toMatchObject({ type: 'abortive', waited: false, timedOut: false, delivered: false });
+    py.command('read');
+    const seen = await py.done;
+    expect(seen.rst).toBe(true);
+    expect(seen.bytes).toBeLessThan(PAYLOAD);
+  });
+});
+
 describe("a close leaves the socket's listeners as it found them", () => {
   const counts = (socket: net.Socket) =>
     Object.fromEntries(['error', 'close', 'end', 'finish', 'data', 'readable'].map((e) => [e, socket.listenerCount(e)]));
