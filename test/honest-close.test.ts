@@ -163,6 +163,46 @@ describe('3: a paused stream with a data listener', () => {
   });
 });
 
+describe('3b: what the peer sends during gracefulShutdown reaches the app while it takes it, and is not kept when it does not', () => {
+  const SENT = 512 * 1024;
+  type App = 'data' | 'readable' | 'nobody' | 'paused';
+  async function run(app: App) {
+    conn = await acceptPython({ send: SENT, shutWr: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    let received = 0;
+    if (app === 'data' || app === 'paused') socket.on('data', (chunk: Buffer) => { received += chunk.length; });
+    if (app === 'readable') socket.on('readable', () => { let c: Buffer | null; while ((c = socket.read() as Buffer | null) !== null) received += c.length; });
+    if (app === 'paused') socket.pause();
+    else if (app !== 'nobody') socket.resume();
+    const result = settled(await within(gracefulShutdown(socket, { timeout: 5000 }), 4000), 4000);
+    const kept = socket.readableLength;
+    expect(await py.done).toMatchObject({ fin: true, rst: false, sent: SENT });
+    expect(result).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+    return { received, kept, highWaterMark: socket.readableHighWaterMark };
+  }
+
+  it("a 'data' listener gets every byte", async () => {
+    expect((await run('data')).received).toBe(SENT);
+  });
+
+  it("a 'readable' listener that reads gets every byte", async () => {
+    expect((await run('readable')).received).toBe(SENT);
+  });
+
+  it('nobody listening: nothing is kept in the stream', async () => {
+    const { received, kept } = await run('nobody');
+    expect(received).toBe(0);
+    expect(kept).toBe(0);
+  });
+
+  it("a paused stream with a 'data' listener: kept up to its high-water mark, the rest drained", async () => {
+    const { received, kept, highWaterMark } = await run('paused');
+    expect(received).toBe(0);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(highWaterMark + 64 * 1024); // one read past the mark at most
+  });
+});
+
 describe('4: a second caller with its own way out', () => {
   it('4a: closeSocket(s, { signal }) aborted at 100 ms cuts the shared linger-2 wait: both abortive by ~100 ms, the peer sees an RST', async () => {
     conn = await acceptPython({ paused: true });
