@@ -22,6 +22,8 @@ const heap: Deadline[] = [];
 let refs = 0;
 let timer: NodeJS.Timeout | undefined;
 let timerAt = Infinity;
+/** Times the timer fired (tests: it wakes the loop once per due time, not in a busy loop). */
+let firings = 0;
 
 /** A queued deadline (its own heap entry): cancel() before it runs, ref() for whether it keeps the process alive. */
 export class Deadline {
@@ -89,6 +91,7 @@ function refTimer(): void {
 }
 
 function expire(): void {
+  firings++;
   timer = undefined;
   timerAt = Infinity;
   const now = performance.now();
@@ -144,4 +147,9 @@ function siftDown(index: number): void {
   }
   heap[index] = entry;
   entry.index = index;
+}
+
+/** How often the one timer has fired, and whether it is armed now. For tests. */
+export function deadlineTimer(): { fired: number; armed: boolean } {
+  return { fired: firings, armed: timer !== undefined };
 }

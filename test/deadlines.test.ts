@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
-import { Deadline, type Expiring } from '../dist/deadlines.js';
+import { Deadline, deadlineTimer, type Expiring } from '../dist/deadlines.js';
 import { inSlices, queuedSlices } from '../dist/slices.js';
 
 const execFileAsync = promisify(execFile);
@@ -75,6 +75,24 @@ describe('the deadline queue', () => {
      const item = (ms, name) => ({ deadlineAt: t0 + ms, runSlice() { console.log(name, Math.round(performance.now() - t0)); } });
      process.on('exit', () => console.log('exit', Math.round(performance.now() - t0)));
      ${code}`], { timeout: 10_000 });
+
+  it('50 deadlines due together wake the loop once, not in a busy loop; a queue emptied by cancels holds no timer', async () => {
+    await new Promise((r) => setImmediate(r)); // a fresh loop turn: the timer's base time is current
+    const start = performance.now();
+    let ran = 0;
+    const item = (at: number): Expiring => ({ deadlineAt: at, runSlice() { ran++; } });
+    const fired0 = deadlineTimer().fired;
+    for (let i = 0; i < 50; i++) new Deadline(item(start + 200), false);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(ran).toBe(50);
+    // Once, give or take one firing that finds nothing due yet (Node's timers count loop time).
+    expect(deadlineTimer().fired - fired0, 'timer firings for one due time').toBeLessThanOrEqual(2);
+    expect(deadlineTimer().armed, 'armed with nothing queued').toBe(false);
+    const waiting = Array.from({ length: 5 }, (_, i) => new Deadline(item(performance.now() + 10_000 + i), true));
+    expect(deadlineTimer().armed).toBe(true);
+    for (const deadline of waiting) deadline.cancel();
+    expect(deadlineTimer().armed, 'armed after every deadline was cancelled').toBe(false);
+  });
 
   it('a ref\'d deadline keeps the process alive until it runs; an unref\'d one does not', async () => {
     const kept = await child(`new Deadline(item(600, 'ran'), true);`);
