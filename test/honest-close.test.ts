@@ -507,13 +507,14 @@ const s = net.connect(Number(process.env.PORT), '127.0.0.1', async () => {
   say({ event: 'closing' });
   const p = process.env.MODE === 'close' ? closeSocket(s) : gracefulShutdown(s, { timeout: 3000 });
   p.then((r) => say({ event: 'result', ...r }), (e) => say({ event: 'rejected', code: e.code }));
+  if (process.env.UNREF === 'late') setTimeout(() => s.unref(), 100);
 });
 `;
 
 describe('8: an unref\'d socket does not keep the process alive through a close', () => {
-  async function exitAfterClosing(mode: 'close' | 'graceful', unref: boolean) {
+  async function exitAfterClosing(mode: 'close' | 'graceful', unref: boolean | 'late') {
     const { port } = await silentServer();
-    const child = runChild(['-e', UNREF_CHILD], { DIST, PORT: String(port), MODE: mode, UNREF: unref ? '1' : '0' });
+    const child = runChild(['-e', UNREF_CHILD], { DIST, PORT: String(port), MODE: mode, UNREF: unref === 'late' ? 'late' : unref ? '1' : '0' });
     await child.next('closing', 4000);
     const closingAt = performance.now();
     const exit = await Promise.race([child.exited, delay(4500).then(() => null)]);
@@ -524,6 +525,14 @@ describe('8: an unref\'d socket does not keep the process alive through a close'
     const { exitMs, stderr } = await exitAfterClosing('close', true);
     expect(stderr).toBe('');
     expect(exitMs).toBeLessThan(1500);
+  });
+
+  it('unref() 100 ms into the close (closeSocket, linger 3; gracefulShutdown): the child exits within ~1.5 s', async () => {
+    for (const mode of ['close', 'graceful'] as const) {
+      const { exitMs, stderr } = await exitAfterClosing(mode, 'late');
+      expect(stderr).toBe('');
+      expect(exitMs, mode).toBeLessThan(1500);
+    }
   });
 
   it('control: the same without unref keeps the child alive >= 2 s (the linger wait)', async () => {
