@@ -887,7 +887,7 @@ describe('14: a guarded socket handed to another process (child.send)', () => {
 
   it("with setLinger(s, true, 3) the sender's close switches it off: the child's close does not block", async () => {
     const { blockedMs } = await handOver((s) => setLinger(s, true, 3));
-    expect(blockedMs).toBeLessThan(200);
+    expect(blockedMs).toBeLessThan(1000); // the control blocks ~3 s
   });
 });
 

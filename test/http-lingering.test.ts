@@ -242,7 +242,7 @@ describe('the limits', () => {
     expect(seen.rstAtMs!).toBeGreaterThan(1300);
     expect(seen.rstAtMs!).toBeLessThan(3000);
     expect(seen.sent).toBeGreaterThan(64 * MiB); // it really kept sending
-    expect(maxStallMs).toBeLessThan(100);
+    expect(maxStallMs).toBeLessThan(250);
   });
 
   it('a client that sends a bit and goes quiet is closed after lingeringTimeout', async () => {
