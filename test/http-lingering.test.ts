@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -267,6 +268,38 @@ describe('the limits', () => {
     expect(closedAt).toBeGreaterThan(0);
     expect(quietFor).toBeGreaterThan(400);
     expect(quietFor).toBeLessThan(1500);
+  });
+
+  it('a lingering close that ends before lingeringTimeout leaves no timer behind: the server process exits once the client has closed (child)', async () => {
+    const code = String.raw`
+      const http = require('node:http');
+      const { lingeringClose } = require(process.argv[1]);
+      const server = http.createServer((req, res) => {
+        res.writeHead(413, { 'Content-Length': 2048, Connection: 'close' });
+        res.end(Buffer.alloc(2048, 'r'));
+        server.close();
+      });
+      lingeringClose(server, { lingeringTime: 20000, lingeringTimeout: 5000 });
+      server.listen(0, '127.0.0.1', () => console.log(server.address().port));`;
+    const child = spawn(process.execPath, ['-e', code, require.resolve('../dist/http.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
+    try {
+      const [portLine] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
+      // Sends 32 KiB of a 10 MiB body, reads the 413 to our FIN, then closes its end (a FIN).
+      const seen = await raw({ port: Number(portLine.trim()), head: uploadHead(10 * MiB), body: 32 * 1024, timeoutMs: 4000 });
+      const clientDoneAt = performance.now();
+      expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+      expect(seen.finAtMs).not.toBeNull();
+      expect(seen.rstAtMs).toBeNull();
+      const exitAt = await Promise.race([exited, delay(4500).then(() => Infinity)]);
+      expect(stderr).toBe('');
+      // An idle timer left armed would hold the process to lingeringTimeout (5 s).
+      expect(exitAt - clientDoneAt, 'ms from the client closing to the server process exiting').toBeLessThan(1500);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('maxBytes: a client that keeps sending is cut off past the byte budget', async () => {
