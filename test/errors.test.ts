@@ -46,6 +46,25 @@ describe('argument errors', () => {
     await expectError(() => shutdown(net.createServer() as unknown as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
   });
 
+  it('look-alikes of an Http2Session are refused (ERR_INVALID_ARG_TYPE) and the real socket inside them is left alone', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    const lookAlikes = [
+      { goaway() {}, close() {} }, // no socket slot
+      { close() {}, [Symbol('socket')]: client }, // no goaway()
+      { goaway() {}, [Symbol('socket')]: client }, // no close()
+    ];
+    for (const value of lookAlikes) {
+      for (const call of [() => closeSocket(value as never), () => gracefulShutdown(value as never)])
+        await expectError(call, 'ERR_INVALID_ARG_TYPE');
+    }
+    expect(client.destroyed || client.writableEnded).toBe(false);
+    client.write('still here');
+    peer.resume();
+    const [data] = await once(peer, 'data');
+    expect(String(data)).toBe('still here');
+  });
+
   it('enabled must be a boolean, seconds an exact integer in range', async () => {
     pair = await connectPair();
     const s = pair.client;
