@@ -16,6 +16,9 @@ export default mergeConfig(base, defineConfig({
     // stress suite's worker teardown (4 s), the only test of a close
     // in flight when a worker goes away (a mutant that leaves the kernel's
     // linger on during the wait blocks it for the linger; close.ts:69).
+    // Stryker records no coverage from the worker thread, though, so it
+    // runs this test only for what the test's main thread reaches
+    // (docs/mutation-testing.md).
     include: ['test/stress/worker-teardown.test.ts'],
     // MUTATION_SKIP_TESTS=test/cli.test.ts,...: leave test files out of a run.
     // The CLI's 7 tests take 65 s and reach nearly all of the close logic
