@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import {
   closeSocket, getLinger, getTcpInfo, gracefulShutdown, LINGER_MAX_SECONDS, setLinger, shutdown,
 } from '../dist/index.js';
-import { constants as osConstants } from 'node:os';
+import { errnoOf } from '../dist/errors.js';
 import { native } from '../dist/native.js';
 import { connectPair, delay, expectError, runProcess, type Pair } from './helpers';
 
@@ -108,7 +108,7 @@ describe('argument errors', () => {
     const server = net.createServer().listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { setLinger: realSet, getLinger: realGet } = native;
-    const EINVAL = -osConstants.errno.EINVAL; // libuv's (negative) numbering
+    const EINVAL = errnoOf('EINVAL'); // libuv's (negative) number
     try {
       native.setLinger = () => EINVAL; // the kernel refuses (a race with a close underneath, say)
       for (const target of [s, server] as (net.Socket | net.Server)[]) {

@@ -531,7 +531,7 @@ describe('8: an unref\'d socket does not keep the process alive through a close'
     for (const mode of ['close', 'graceful'] as const) {
       const { exitMs, stderr } = await exitAfterClosing(mode, 'late');
       expect(stderr).toBe('');
-      expect(exitMs, mode).toBeLessThan(1500);
+      expect(exitMs, mode).toBeLessThan(2500); // held, it would be >= 3 s
     }
   });
 

@@ -243,7 +243,7 @@ describe('the limits', () => {
     expect(seen.rstAtMs!).toBeGreaterThan(1300);
     expect(seen.rstAtMs!).toBeLessThan(3000);
     expect(seen.sent).toBeGreaterThan(64 * MiB); // it really kept sending
-    expect(maxStallMs).toBeLessThan(250);
+    expect(maxStallMs).toBeLessThan(500);
   });
 
   it('a client that sends a bit and goes quiet is closed after lingeringTimeout', async () => {
@@ -286,7 +286,10 @@ describe('the limits', () => {
     child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
     const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
     try {
-      const [portLine] = (await once(child.stdout.setEncoding('utf8'), 'data')) as [string];
+      const portLine = await Promise.race([
+        once(child.stdout.setEncoding('utf8'), 'data').then(([line]) => line as string),
+        exited.then(() => { throw new Error(`the server child exited before listening: ${stderr}`); }),
+      ]);
       // Sends 32 KiB of a 10 MiB body, reads the 413 to our FIN, then closes its end (a FIN).
       const seen = await raw({ port: Number(portLine.trim()), head: uploadHead(10 * MiB), body: 32 * 1024, timeoutMs: 4000 });
       const clientDoneAt = performance.now();
@@ -296,7 +299,7 @@ describe('the limits', () => {
       const exitAt = await Promise.race([exited, delay(4500).then(() => Infinity)]);
       expect(stderr).toBe('');
       // An idle timer left armed would hold the process to lingeringTimeout (5 s).
-      expect(exitAt - clientDoneAt, 'ms from the client closing to the server process exiting').toBeLessThan(1500);
+      expect(exitAt - clientDoneAt, 'ms from the client closing to the server process exiting').toBeLessThan(3000);
     } finally {
       child.kill('SIGKILL');
     }
