@@ -119,6 +119,15 @@ export function delay(ms: number) {
   return new Promise<void>((resolve) => setTimeout(resolve, ms));
 }
 
+/** Waits until `check()` holds; throws after `timeoutMs`, saying what was awaited (`what()`, read then). */
+export async function until(check: () => boolean, timeoutMs = 10_000, what: () => string = () => 'condition') {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what()} not met within ${timeoutMs} ms`);
+    await delay(5);
+  }
+}
+
 /** Longest gap between timer ticks while `work` runs: how long the loop stalled. */
 export async function measureStall<T>(work: () => Promise<T>): Promise<{ result: T; maxStallMs: number }> {
   const stall = stallMonitor(2);

@@ -18,7 +18,7 @@ import {
 } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import {
-  acceptPython, connectPair, delay, expectError, fillKernelSendQueue, pythonPeer, tlsPair, waitForState, watchPeer,
+  acceptPython, connectPair, delay, expectError, fillKernelSendQueue, pythonPeer, tlsPair, until, waitForState, watchPeer,
   type PyPeerOptions, type PyView,
 } from './helpers';
 
@@ -977,6 +977,15 @@ describe("gracefulShutdown owns the socket: Node's auto-destroy does not cut the
   // Node destroys a stream once both sides have ended (autoDestroy): at
   // 'finish' if the peer's FIN was read already, at 'end' if our FIN was
   // flushed already. Either would close before the peer acknowledged.
+
+  /** The peer reads now: it gets every byte and a FIN, and the close says delivered. */
+  async function deliveredOnceRead(closing: Promise<CloseResult>, py: Conn['py'], written: number) {
+    py.command('read');
+    const result = settled(await within(closing, 6000), 6000);
+    expect(await py.done).toMatchObject({ bytes: written, fin: true, rst: false });
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+  }
+
   it("the peer's FIN read before the call: our flushed end() does not destroy; delivered once the peer reads", async () => {
     conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
     const { socket, py } = conn;
@@ -989,10 +998,7 @@ describe("gracefulShutdown owns the socket: Node's auto-destroy does not cut the
     const closing = gracefulShutdown(socket, { timeout: 8000 });
     expect(await within(closing, 400), 'settled before the peer read anything').toBe('pending');
     expect(socket.destroyed).toBe(false);
-    py.command('read');
-    const result = settled(await within(closing, 6000), 6000);
-    expect(await py.done).toMatchObject({ bytes: written, fin: true, rst: false });
-    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+    await deliveredOnceRead(closing, py, written);
   });
 
   it("the peer's FIN arriving during the wait: 'end' does not destroy; delivered once the peer reads", async () => {
@@ -1006,14 +1012,11 @@ describe("gracefulShutdown owns the socket: Node's auto-destroy does not cut the
     await delay(200);
     py.command('shutwr');
     await py.next('shutwr');
-    for (const start = performance.now(); !ended && performance.now() - start < 3000;) await delay(20);
+    await until(() => ended, 3000, () => "the app's 'end' (the peer's FIN)");
     expect(ended, "the app saw the peer's FIN").toBe(true);
     expect(await within(closing, 1), 'settled before the peer read anything').toBe('pending');
     expect(socket.destroyed).toBe(false);
-    py.command('read');
-    const result = settled(await within(closing, 6000), 6000);
-    expect(await py.done).toMatchObject({ bytes: written, fin: true, rst: false });
-    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+    await deliveredOnceRead(closing, py, written);
   });
 });
 

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { relay, type RelayResult } from '../dist/index.js';
-import { delay, fixtures, pyEnd, type PyEnd } from './helpers';
+import { delay, fixtures, pyEnd, until, type PyEnd } from './helpers';
 
 interface Relayed {
   client: PyEnd; target: PyEnd; a: net.Socket; b: net.Socket;
@@ -36,14 +36,6 @@ async function relayed(options: { host?: string; naive?: boolean; idleTimeout?: 
   await Promise.all([client.next('connected'), target.next('connected')]);
   const result = options.naive ? naive(a, b) : relay(a, b, { idleTimeout: options.idleTimeout, signal: options.signal });
   return { client, target, a, b, result, server };
-}
-
-async function until(check: () => boolean, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await delay(5);
-  }
 }
 
 function cleanup(r: Relayed) {

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
-import { acceptPython, delay, fillKernelSendQueue } from './helpers';
+import { acceptPython, delay, fillKernelSendQueue, until } from './helpers';
 
 const execFileAsync = promisify(execFile);
 // The poller the closes use: the one dist/index.js requires (vitest loads its
@@ -30,16 +30,24 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-/** Counts the sockets native.unacknowledged() is asked about from now on. */
+/**
+ * Counts the sockets native.unacknowledged() is asked about from now on;
+ * `.calls()`: how often it was called (once per poll tick, or per wake-up);
+ * `.most()`: the most sockets asked about in one call.
+ */
 function countChecks() {
   const original = native.unacknowledged;
   let asked = 0;
+  let calls = 0;
+  let most = 0;
   native.unacknowledged = (socks, last, out) => {
+    calls++;
     asked += socks.length;
+    most = Math.max(most, socks.length);
     original(socks, last, out);
   };
   cleanups.push(() => { native.unacknowledged = original; });
-  return () => asked;
+  return Object.assign(() => asked, { calls: () => calls, most: () => most });
 }
 
 /** Our edge-triggered registrations (EPOLLOUT|EPOLLRDHUP|EPOLLET, and the EPOLLERR|EPOLLHUP the kernel adds) in this process's epoll instances: their target fds. */
@@ -186,28 +194,16 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
       written.push(await fillKernelSendQueue(socket)); // all in the kernel: nothing moves until the peer reads
     }
     // Every tick asks the addon once (about the sockets due, maybe none).
-    const original = native.unacknowledged;
-    let ticks = 0;
-    let checked = 0;
-    native.unacknowledged = (socks, last, out) => {
-      ticks++;
-      checked += socks.length;
-      original(socks, last, out);
-    };
-    cleanups.push(() => { native.unacknowledged = original; });
+    const checks = countChecks();
+    const ticks = checks.calls;
     const closings = peers.map(({ socket }) => closeSocket(socket));
     // Counted in ticks, not time (a loaded machine ticks less often).
-    const untilTicks = async (n: number) => {
-      for (const until = performance.now() + 10_000; ticks < n;) {
-        if (performance.now() > until) throw new Error(`only ${ticks} poll ticks in 10 s (waiting for ${n})`);
-        await delay(20);
-      }
-    };
+    const untilTicks = (n: number) => until(() => ticks() >= n, 10_000, () => `${n} poll ticks (${ticks()} so far)`);
     await untilTicks(60); // well past 10 ticks: both idle now
-    const [ticks0, checked0] = [ticks, checked];
+    const [ticks0, checked0] = [ticks(), checks()];
     await untilTicks(ticks0 + 60);
-    const idleTicks = ticks - ticks0;
-    const idleChecks = checked - checked0;
+    const idleTicks = ticks() - ticks0;
+    const idleChecks = checks() - checked0;
     console.log(`the poll, two idle sockets: ${idleChecks} checks in ${idleTicks} ticks`);
     // Each socket on every 4th tick (by count), give or take one at either
     // end; plus up to 10 ticks of checks each time a zero-window probe lets
@@ -220,9 +216,9 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
       expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
       expect((await peers[i].py.next('fin')).bytes).toBe(written[i]);
     }
-    const ticksAtEnd = ticks;
+    const ticksAtEnd = ticks();
     await delay(150);
-    expect(ticks - ticksAtEnd, 'ticks once nothing waits').toBe(0);
+    expect(ticks() - ticksAtEnd, 'ticks once nothing waits').toBe(0);
     expect(watchesUnderWay()).toBe(0);
   });
 
@@ -265,20 +261,14 @@ while True:
       })));
     }
     cleanups.push(() => { for (const socket of sockets) socket.destroy(); });
-    const original = native.unacknowledged;
-    let most = 0;
-    native.unacknowledged = (socks, last, out) => {
-      most = Math.max(most, socks.length);
-      original(socks, last, out);
-    };
-    cleanups.push(() => { native.unacknowledged = original; });
+    const checks = countChecks();
     for (const socket of sockets) {
       setLinger(socket, true, 20);
       socket.write(Buffer.alloc(1000, 1));
     }
     const results = await Promise.all(sockets.map((socket) => closeSocket(socket)));
     expect(results.filter((r) => r.type === 'graceful' && r.delivered === true && !r.timedOut).length).toBe(COUNT);
-    expect(most, 'sockets checked in one tick').toBe(1000);
+    expect(checks.most(), 'sockets checked in one tick').toBe(1000);
     expect(watchesUnderWay(), 'watches left once all settled').toBe(0);
     const report = once(output, 'data');
     peer.stdin.write('check\n');
