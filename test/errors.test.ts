@@ -147,7 +147,7 @@ describe('argument errors', () => {
     pair.peer.resume();
     const [data] = await once(pair.peer, 'data');
     expect(String(data)).toBe('still here');
-    // closeSocket has no timeout (its wait is the linger): the key is ignored, as Node ignores unknown options.
+    // closeSocket has no timeout (its wait is the linger): the key is not rejected, as Node does not reject unknown options.
     setLinger(client, true, 0);
     expect(await closeSocket(client, { timeout: 'soon' } as never)).toMatchObject({ type: 'abortive' });
   });

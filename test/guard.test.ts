@@ -125,7 +125,7 @@ describe('process.exit() with guarded sockets open', () => {
   // natively closed handles none either. So the guard switches every
   // nonzero linger off on 'exit'; what the kernel holds then is read from a
   // later 'exit' listener, in a child, with the sockets still open.
-  it("every nonzero linger is off by the time 'exit' listeners run; linger 0 stays (an RST, as asked); one listener for all sockets", async () => {
+  it("every nonzero linger is off by the time 'exit' listeners run; linger 0 is kept; one listener for all sockets", async () => {
     const dist = require.resolve('../dist/index.js');
     const code = String.raw`
       const net = require('node:net');

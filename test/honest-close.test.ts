@@ -527,7 +527,7 @@ describe('8: an unref\'d socket does not keep the process alive through a close'
     expect(exitMs).toBeLessThan(1500);
   });
 
-  it('unref() 100 ms into the close (closeSocket, linger 3; gracefulShutdown): the child exits within ~1.5 s', async () => {
+  it('unref() 100 ms into the close (closeSocket, linger 3; gracefulShutdown): the child exits within 2.5 s, not at the 3 s wait', async () => {
     for (const mode of ['close', 'graceful'] as const) {
       const { exitMs, stderr } = await exitAfterClosing(mode, 'late');
       expect(stderr).toBe('');
