@@ -168,11 +168,15 @@ function lookupSocket(handle: InternalHandle): number {
   const hasPeer = handle.getpeername !== undefined && handle.getpeername(remote) === 0;
   const isListener = typeof (handle as { onconnection?: unknown }).onconnection === 'function';
   const result = native.findSocket(
+    // Stryker disable next-line StringLiteral,UnaryOperator: equivalent, a getsockname that returned 0 filled both
     local.address ?? '', local.port ?? -1,
+    // Stryker disable next-line StringLiteral: equivalent, a getpeername that returned 0 filled the address
     hasPeer ? remote.address ?? '' : '',
+    // Stryker disable next-line UnaryOperator: equivalent, a getpeername that returned 0 filled the port
     hasPeer ? remote.port ?? -1 : isListener ? LISTENER_ONLY : NOT_LISTENING_NO_PEER,
   );
   if (result === errnoOf('EBADF')) throw socketClosed();
+  // Stryker disable next-line EqualityOperator: equivalent (`<= 0`), a Windows SOCKET is never 0
   if (result < 0) throw systemError(result, 'lookup');
   socketByHandle.set(handle, result);
   return result;

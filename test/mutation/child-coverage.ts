@@ -8,7 +8,7 @@
 // - the dry run: each Node child preloads child-report.cjs, which writes what
 //   it covered to a file tagged with the test that started it; afterAll adds
 //   those to that test's coverage before Stryker collects it.
-import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
+import { afterAll, beforeEach, inject } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +22,16 @@ const ns = namespace ? ((globalThis as any)[namespace] ??= {}) : undefined;
 const ACTIVE_ENV = '__STRYKER_ACTIVE_MUTANT__';
 
 if (ns && mode === 'mutant') {
-  beforeAll(() => {
-    if (ns.activeMutant !== undefined) process.env[ACTIVE_ENV] = String(ns.activeMutant);
-  });
+  // Active before the test file imports dist/, not from Stryker's beforeAll:
+  // module-level code (constants such as poller.ts's sentinels) runs once, at
+  // that import, and would otherwise never see its mutant. Each test file
+  // runs in a fresh process (vitest.config's forks pool), so nothing carries
+  // over from one mutant to the next.
+  const active = (inject as (key: string) => unknown)('activeMutant');
+  if (active !== undefined) {
+    ns.activeMutant = active;
+    process.env[ACTIVE_ENV] = String(active);
+  }
 } else if (ns && mode === 'dry-run') {
   const dir = mkdtempSync(join(tmpdir(), 'stryker-children-'));
   const preload = join(__dirname, 'child-report.cjs');
