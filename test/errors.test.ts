@@ -225,6 +225,18 @@ describe('closed and non-TCP sockets', () => {
     server.close();
   });
 
+  it("ERR_INVALID_HANDLE_TYPE names a handle with no constructor as such, and touches nothing", async () => {
+    // A socket whose _handle was swapped for a bare object (user code, a mock).
+    const socket = new net.Socket();
+    (socket as unknown as { _handle: object })._handle = Object.create(null);
+    for (const call of [() => setLinger(socket, true, 0), () => getLinger(socket), () => getTcpInfo(socket)]) {
+      const error = await expectError(call, 'ERR_INVALID_HANDLE_TYPE');
+      expect(error.message).toBe('This handle type cannot be used: undefined (a TCP socket is required)');
+    }
+    (socket as unknown as { _handle: null })._handle = null;
+    socket.destroy();
+  });
+
   // An unknown runtime (process.release.name not 'node'): a handle that is not
   // libuv's TCP is ERR_UNSUPPORTED_RUNTIME naming it; under Node the same
   // handle is ERR_INVALID_HANDLE_TYPE (the control); libuv handles work.

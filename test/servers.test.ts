@@ -7,6 +7,8 @@ import * as http2 from 'node:http2';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { getLinger, getTcpInfo, setLinger, shutdown } from '../dist/index.js';
 import { connectionPhase } from '../dist/handle.js';
@@ -185,6 +187,41 @@ describe.each([
     const seen = await view.done;
     expect(seen).toMatchObject({ bytes: done.written, ended: true, error: null, outcome: 'FIN' });
   });
+});
+
+it("a cluster worker's round-robin server on a pipe: setLinger and getLinger say ERR_INVALID_HANDLE_TYPE, as for a pipe server of its own", async () => {
+  // Round-robin applies to pipes too (lib/internal/cluster/primary.js); the
+  // worker's stand-in handle then has no getsockname (child.js rr()).
+  const dir = mkdtempSync(join(tmpdir(), 'sl-rr-pipe-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const script = `
+    const cluster = require('node:cluster');
+    cluster.schedulingPolicy = cluster.SCHED_RR;
+    if (cluster.isPrimary) {
+      const worker = cluster.fork();
+      worker.on('message', (m) => { process.stdout.write(JSON.stringify(m) + '\\n'); worker.kill(); });
+      worker.on('exit', () => process.exit(0));
+    } else {
+      const net = require('node:net');
+      const { setLinger, getLinger } = require(process.env.SOCKET_LINGER_DIST);
+      const server = net.createServer();
+      server.listen(require('node:path').join(process.env.PIPE_DIR, 'p.sock'), () => {
+        const codes = [];
+        for (const call of [() => setLinger(server, true, 1), () => getLinger(server)]) {
+          try { call(); codes.push(null); } catch (error) { codes.push(error.code); }
+        }
+        process.send({ handle: server._handle.constructor.name, codes });
+      });
+    }`;
+  // A file, not -e: cluster.fork() runs the primary's script again.
+  writeFileSync(join(dir, 'rr-pipe.cjs'), script);
+  const child = spawn(process.execPath, [join(dir, 'rr-pipe.cjs')], {
+    env: { ...process.env, SOCKET_LINGER_DIST: join(__dirname, '..', 'dist', 'index.js'), PIPE_DIR: dir },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  cleanups.push(() => child.kill());
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  expect(JSON.parse(line)).toEqual({ handle: 'Object', codes: ['ERR_INVALID_HANDLE_TYPE', 'ERR_INVALID_HANDLE_TYPE'] });
 });
 
 describe('an http2 session socket', () => {
