@@ -1114,3 +1114,100 @@ describe('review findings', () => {
     expect(abandoned.map((r) => [r.type, r.delivered])).toEqual([['abortive', false], ['abortive', false], ['abortive', false]]);
   });
 });
+
+describe("closeSocket's linger wait: what the peer sends, and a close cut short", () => {
+  it("2c: linger 5 while the client keeps sending (reading nothing), destroy() at 200 ms: abortive, and the client's next sends get an RST", async () => {
+    conn = await acceptPython({ paused: true, sendForever: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    socket.write(Buffer.alloc(PAYLOAD)); // the client reads nothing: the wait goes on
+    const pending = closeSocket(socket);
+    await delay(200);
+    socket.destroy(); // someone else's close (node:http's, say) while data still comes
+    const result = settled(await within(pending, 1500), 1500);
+    const seen = await py.done;
+    expect(seen.rst, 'the client got an RST').toBe(true);
+    expect({ type: result.type, peer: peerSaw(seen) }).toEqual({ type: 'abortive', peer: 'abortive' });
+  });
+
+  it('2d: linger 5, the client not reading, destroy() once Node handed everything to the kernel: graceful, delivered unknown (null); the client then gets every byte and a FIN', async () => {
+    conn = await acceptPython({ paused: true, rcvbuf: 4096, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    const written = await fillKernelSendQueue(socket, 128 * 1024);
+    expect(socket.writableLength).toBe(0);
+    const pending = closeSocket(socket);
+    await delay(200);
+    socket.destroy();
+    const result = settled(await within(pending, 1500), 1500);
+    // The guard switched linger off: the kernel sends the rest and our FIN
+    // after the close. Whether it arrives was not known when it settled.
+    expect({ type: result.type, delivered: result.delivered }).toEqual({ type: 'graceful', delivered: null });
+    py.command('read');
+    expect(await py.done).toMatchObject({ bytes: written, fin: true, rst: false });
+  });
+
+  it('linger 5, the client sent data, reads everything and keeps its side open: the close ends itself once delivered: graceful, delivered true; the client gets a FIN, no RST', async () => {
+    // The client stays after our FIN and sends no FIN of its own: the close
+    // ends by delivery alone, with the client's data read and no FIN from it.
+    conn = await acceptPython({ send: 1000, stayAfterFin: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    socket.write(Buffer.alloc(64 * 1024));
+    const result = settled(await within(closeSocket(socket), 4000), 4000);
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+    expect(await py.next('fin')).toMatchObject({ bytes: 64 * 1024 });
+    await delay(200);
+    py.command('report');
+    expect(await py.next('report')).toMatchObject({ fin: true, rst: false });
+  });
+
+  it("2e: linger 5, the client sent data (read) and no FIN, destroy() underneath: abortive, for the client's next bytes reach a closed socket and get an RST", async () => {
+    conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    await fillKernelSendQueue(socket); // unacknowledged until the client reads: the wait goes on
+    const pending = closeSocket(socket);
+    py.command('send 5000');
+    await py.next('sent');
+    await until(() => native.readableBytes(fdOf(socket)) === 0, 3000, () => "the close to read the client's bytes");
+    await delay(100);
+    socket.destroy();
+    const result = settled(await within(pending, 1500), 1500);
+    py.command('send 5000');
+    py.command('read');
+    const seen = await py.done;
+    expect(seen.rst, 'the client got an RST').toBe(true);
+    expect({ type: result.type, peer: peerSaw(seen) }).toEqual({ type: 'abortive', peer: 'abortive' });
+  });
+
+  it("the app's own end() finished before closeSocket (linger 2): the wait still ends at delivery, not at the deadline", async () => {
+    conn = await acceptPython({ timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    setLinger(socket, true, 2);
+    socket.end(Buffer.alloc(1000));
+    await once(socket, 'finish');
+    const result = settled(await within(closeSocket(socket), 1800), 1800);
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+    expect(await py.done).toMatchObject({ bytes: 1000, fin: true, rst: false });
+  });
+
+  it("a 'data' listener hears nothing of what the peer sends during the wait (closesocket: the application receives nothing more)", async () => {
+    conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    let heard = 0;
+    socket.on('data', (chunk: Buffer) => { heard += chunk.length; });
+    socket.resume();
+    setLinger(socket, true, 3);
+    await fillKernelSendQueue(socket); // unacknowledged until the client reads: the wait goes on
+    const pending = closeSocket(socket);
+    py.command('send 5000');
+    await py.next('sent');
+    await delay(300);
+    expect(await within(pending, 1)).toBe('pending');
+    expect(heard).toBe(0);
+    py.command('read');
+    expect(settled(await within(pending, 4000), 4000).type).toBe('graceful');
+    expect(heard).toBe(0);
+  });
+});
