@@ -171,12 +171,12 @@ function lookupSocket(handle: InternalHandle): number {
     // Stryker disable next-line StringLiteral,UnaryOperator: equivalent, a getsockname that returned 0 filled both
     local.address ?? '', local.port ?? -1,
     // Stryker disable next-line StringLiteral: equivalent, a getpeername that returned 0 filled the address
-    hasPeer ? remote.address ?? '' : '',
+    hasPeer ? remote.address ?? ''
+      : '',
     // Stryker disable next-line UnaryOperator: equivalent, a getpeername that returned 0 filled the port
     hasPeer ? remote.port ?? -1 : isListener ? LISTENER_ONLY : NOT_LISTENING_NO_PEER,
   );
   if (result === errnoOf('EBADF')) throw socketClosed();
-  // Stryker disable next-line EqualityOperator: equivalent (`<= 0`), a Windows SOCKET is never 0
   if (result < 0) throw systemError(result, 'lookup');
   socketByHandle.set(handle, result);
   return result;
@@ -246,10 +246,8 @@ export function isHttp2Session(value: unknown): value is Http2SessionLike {
  * fall through to the ordinary checks (closed socket / refused manipulation).
  */
 export function http2PartsOf(value: unknown): Http2Parts | null {
-  // Stryker disable next-line ConditionalExpression: equivalent, isSession() and instanceof below refuse a primitive or null too
-  if (typeof value !== 'object' || value === null) return null;
+  // A primitive or null is neither a session nor a socket: null below.
   if (isSession(value)) return { session: value, socket: ownSlot(value, ownSymbol(value, 'socket')) as net.Socket };
-  // Stryker disable next-line ConditionalExpression: equivalent, a plain socket's kHandle is its TCP handle, whose owner is the socket, not a session
   if (!(value instanceof net.Socket) || ownSymbol(value, 'proxySocket') === undefined) return null;
   const native = ownSlot(value, ownSymbol(value, 'kHandle'));
   if (typeof native !== 'object' || native === null) return null;

@@ -129,6 +129,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
    * once both FINs have passed (Bun), before JavaScript hears of the peer's
    * FIN: the kernel can still be asked then whether everything was acknowledged.
    */
+  // Stryker disable next-line UnaryOperator: equivalent, releaseHeld() ignores a number this thread does not hold, and only Bun's path (after holdKernelView) reads it
   private kernelView = -1;
 
   constructor(
@@ -164,6 +165,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
         resolve(withElapsed(this.outcome, start));
         return;
       }
+      // Stryker disable next-line EqualityOperator: equivalent, settle() resolves the first caller and the rest alike, wherever each is kept
       if (this.firstCaller === undefined) this.firstCaller = { start, resolve };
       else (this.moreCallers ??= []).push({ start, resolve });
       if (timeoutMs !== undefined) this.setDeadline(start + timeoutMs);
@@ -173,6 +175,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
         return;
       }
       const onAbort = () => this.abort(false);
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: equivalent, a signal aborts once, and settle() removes the listener
       signal.addEventListener('abort', onAbort, { once: true });
       (this.aborts ??= []).push([signal, onAbort]);
     });
@@ -344,6 +347,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
     const { idleTimeoutMs, maxBytes } = this.limits;
     if (maxBytes !== undefined && this.peerBytes > maxBytes) {
       this.endAtLimit(true);
+      // Stryker disable next-line BooleanLiteral: equivalent, endAtLimit() destroyed the socket: a destroyed stream drops what it is given
       return false;
     }
     if (idleTimeoutMs !== undefined) this.armIdleTimer(idleTimeoutMs);
@@ -364,6 +368,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
     // A quiet peer gets our FIN (sent already) and a plain close; one that
     // is still sending gets the kernel's RST for its next bytes: say so.
     if (peerStillSending) this.resetSent = true;
+    // Stryker disable next-line BooleanLiteral: equivalent while closeNow() below marks the close as ours (onHandleClosing asks both)
     else this.peerSent = false;
     this.closeNow();
   }
@@ -374,6 +379,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
    */
   private onHangUp(): void {
     if (this.handleClosing) return; // a read error: Node closed the socket with it
+    // Stryker disable next-line BooleanLiteral: equivalent, every path below assigns it or returns
     let reset = false;
     try {
       reset = peerResetOn(descriptorOf(this.handle));
@@ -450,7 +456,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
   /** Linger off (it is), close: a FIN, or an RST if bytes are left unread. */
   private closeNow(): void {
     this.closingOurselves = true;
-    if (!this.socket.destroyed) this.socket.destroy();
+    this.socket.destroy(); // of a destroyed stream: does nothing
   }
 
   /** linger {on, 0} and close: RST. */
@@ -547,7 +553,9 @@ export function elapsedSince(start: number): number {
  */
 function preventAutoDestroy(socket: net.Socket): void {
   const states = socket as { _readableState?: { autoDestroy: boolean }; _writableState?: { autoDestroy: boolean } };
+  // Stryker disable next-line BooleanLiteral: equivalent on Node, which auto-destroys only when both sides allow it (the other line suffices)
   if (states._readableState) states._readableState.autoDestroy = false;
+  // Stryker disable next-line BooleanLiteral: equivalent on Node, as above
   if (states._writableState) states._writableState.autoDestroy = false;
 }
 

@@ -17,6 +17,7 @@ import {
   type CloseResult,
 } from '../dist/index.js';
 import { native } from '../dist/native.js';
+import { shutdownSequence } from '../dist/close.js';
 import {
   acceptPython, connectPair, delay, expectError, fillKernelSendQueue, pythonPeer, tlsPair, until, waitForState, watchPeer,
   type PyPeerOptions, type PyView,
@@ -1209,5 +1210,59 @@ describe("closeSocket's linger wait: what the peer sends, and a close cut short"
     py.command('read');
     expect(settled(await within(pending, 4000), 4000).type).toBe('graceful');
     expect(heard).toBe(0);
+  });
+});
+
+// The read limits of a lingering close (socket-linger/http's lingeringClose
+// runs the shutdown sequence with them; nginx's lingering_timeout and a byte
+// budget). The result is internal there, so it is checked here, against the
+// client's view, through the sequence itself.
+describe("the shutdown sequence's read limits: the result says what the client got", () => {
+  it('past maxBytes while the client keeps sending: abortive; the client gets an RST', async () => {
+    conn = await acceptPython({ sendForever: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(1000));
+    const result = settled(await within(shutdownSequence(socket, {}, { maxBytes: 64 * 1024 }), 4000), 4000);
+    const seen = await py.done;
+    expect(seen.rst).toBe(true);
+    expect({ type: result.type, peer: peerSaw(seen) }).toEqual({ type: 'abortive', peer: 'abortive' });
+  });
+
+  it('past maxBytes in one burst, then quiet: abortive, for what the client sends next reaches a closed socket and gets an RST', async () => {
+    // The burst is read whole (nothing left unread at the close): only the
+    // byte budget says the client was still sending.
+    conn = await acceptPython({ stayAfterFin: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    const closing = shutdownSequence(socket, {}, { maxBytes: 1000 });
+    py.command('send 1001');
+    const result = settled(await within(closing, 3000), 3000);
+    await py.next('fin');
+    py.command('send 5000');
+    await delay(100);
+    py.command('send 5000');
+    await py.next('rst');
+    expect(result.type).toBe('abortive');
+  });
+
+  it('exactly maxBytes, then the FIN: within the budget, so the sequence completes: graceful, delivered true; FIN, no RST', async () => {
+    conn = await acceptPython({ send: 50_000, shutWr: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(1000));
+    const result = settled(await within(shutdownSequence(socket, {}, { maxBytes: 50_000 }), 4000), 4000);
+    expect(result).toMatchObject({ type: 'graceful', waited: true, timedOut: false, delivered: true });
+    expect(await py.done).toMatchObject({ bytes: 1000, fin: true, rst: false });
+  });
+
+  it('a client that sent a bit and went quiet (no FIN) is closed after the idle timeout: graceful; the client gets our FIN, no RST', async () => {
+    conn = await acceptPython({ send: 1000, stayAfterFin: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    socket.write(Buffer.alloc(1000));
+    const result = settled(await within(shutdownSequence(socket, {}, { idleTimeoutMs: 300 }), 3000), 3000);
+    expect(result).toMatchObject({ type: 'graceful', timedOut: false });
+    expect(result.elapsedMs).toBeGreaterThanOrEqual(250);
+    await py.next('fin');
+    await delay(200);
+    py.command('report');
+    expect(await py.next('report')).toMatchObject({ bytes: 1000, fin: true, rst: false });
   });
 });
