@@ -1163,6 +1163,22 @@ describe("closeSocket's linger wait: what the peer sends, and a close cut short"
     expect(await py.next('report')).toMatchObject({ fin: true, rst: false });
   });
 
+  it('abortiveClose() during the wait joins it: both callers get the one result (abortive, waited, not timed out, delivered false); the client gets an RST', async () => {
+    conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    setLinger(socket, true, 5);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const first = closeSocket(socket);
+    await delay(200);
+    const second = settled(await within(abortiveClose(socket), 1500), 1500);
+    const firstResult = settled(await within(first, 1500), 1500);
+    const shared = { type: 'abortive', waited: true, timedOut: false, delivered: false };
+    expect(firstResult).toMatchObject(shared);
+    expect(second).toMatchObject(shared);
+    py.command('read');
+    expect((await py.done).rst).toBe(true);
+  });
+
   it("2e: linger 5, the client sent data (read) and no FIN, destroy() underneath: abortive, for the client's next bytes reach a closed socket and get an RST", async () => {
     conn = await acceptPython({ paused: true, timeoutMs: 10_000 });
     const { socket, py } = conn;
