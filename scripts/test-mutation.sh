@@ -25,6 +25,20 @@ if [ ! -x "$STRYKER_DIR/node_modules/.bin/stryker" ]; then
     "@stryker-mutator/typescript-checker@$STRYKER_VERSION") >&2
 fi
 
+# The run's Node: 24 by default, from the npm package node-linux-<arch>@24
+# unpacked once into .tools/ (as test:node does), so that the tests of
+# process.execve (Node >= 22.15; they skip under Node 20) reach the guard's
+# execve path too. The addon is Node-API: the one build serves it.
+# MUTATION_NODE=system keeps the Node on PATH; MUTATION_NODE=26, another major.
+MUTATION_NODE="${MUTATION_NODE:-24}"
+if [ "$MUTATION_NODE" != system ]; then
+  node_dir="$TOOLS/node-linux-$(node -p process.arch)-$MUTATION_NODE"
+  npm_unpack "node-linux-$(node -p process.arch)@$MUTATION_NODE" "$node_dir" \
+    || { log "could not fetch node-linux-$(node -p process.arch)@$MUTATION_NODE"; exit 1; }
+  export PATH="$node_dir/bin:$PATH"
+fi
+log "Stryker runs under Node $(node --version)"
+
 # The sandboxes copy build/: the addon must exist (npm install builds it).
 [ -f build/Release/socket_linger.node ] || npx --no-install node-gyp rebuild >&2
 # The checker type-checks every mutant against the tests; they must compile.
