@@ -333,6 +333,32 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     expect(watchesUnderWay()).toBe(0);
   });
 
+  it('progress makes an idle socket due every tick again: a stalled peer that reads some gets its socket checked on each of the next ticks, then every 4th again', async () => {
+    forcePolling(true);
+    // A fixed receive buffer (no autotuning once it reads): reading some opens the window by about that much.
+    const { socket, py, close } = await acceptPython({ paused: true, rcvbuf: 64 * 1024, timeoutMs: 15_000 });
+    cleanups.push(close);
+    setLinger(socket, true, 10);
+    const written = await fillKernelSendQueue(socket, 1024 * 1024); // far more than the peer reads below: the close still waits
+    const checks = countChecks();
+    const ticks = checks.calls;
+    const closing = closeSocket(socket);
+    const untilTicks = (n: number) => until(() => ticks() >= n, 10_000, () => `${n} poll ticks (${ticks()} so far)`);
+    await untilTicks(40); // well past 10 ticks without progress: idle
+    const [ticks0, checked0] = [ticks(), checks()];
+    py.command('readsome 65536'); // frees window: the count moves
+    expect((await py.next('readsome')).n).toBe(65536);
+    await untilTicks(ticks0 + 40);
+    const [window, checked] = [ticks() - ticks0, checks() - checked0];
+    console.log(`the poll, a stalled peer that read some: ${checked} checks in the next ${window} ticks`);
+    // Idle throughout, it would be every 4th tick: ~window / 4. The movement
+    // makes it due on the next 10 ticks (7.5 more than idle), so allow 4.
+    expect(checked, `checks in the ${window} ticks after the peer read some`).toBeGreaterThanOrEqual(Math.ceil(window / 4) + 4);
+    py.command('read');
+    expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+    expect((await py.next('fin')).bytes).toBe(written);
+  });
+
   it('checks at most 1,000 sockets a tick, the rest on the next ones: 1,500 closes a python3 peer reads all settle delivered', async () => {
     forcePolling(true);
     const COUNT = 1500;
