@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createHook } from 'node:async_hooks';
 import * as path from 'node:path';
 import { Deadline, deadlineTimer, type Expiring } from '../dist/deadlines.js';
 import { inSlices, queuedSlices } from '../dist/slices.js';
@@ -191,6 +192,24 @@ describe('the deadline queue', () => {
     } finally {
       process.off('uncaughtException', onError);
     }
+  });
+
+  it('one timer for the queue: 1,000 deadlines queued at or after the armed one\'s time create no timer of their own', () => {
+    let timers = 0;
+    const hook = createHook({ init(_id, type) { if (type === 'Timeout') timers++; } }).enable();
+    const start = performance.now();
+    const item = (at: number): Expiring => ({ deadlineAt: at, runSlice() {} });
+    let deadlines: Deadline[] = [];
+    try {
+      deadlines = [new Deadline(item(start + 60_000), false)]; // arms the one timer
+      for (let i = 0; i < 500; i++) deadlines.push(new Deadline(item(start + 60_000), false)); // due together with it
+      for (let i = 0; i < 500; i++) deadlines.push(new Deadline(item(start + 60_001 + i), false)); // due after it
+      expect(timers, 'Node timers created').toBeLessThanOrEqual(1); // 0 if an earlier deadline had armed it
+    } finally {
+      hook.disable();
+      for (const deadline of deadlines) deadline.cancel();
+    }
+    expect(deadlineTimer().armed).toBe(false);
   });
 
   it('a deadline ref()d twice is counted once: cancelling it lets the process go while an unref\'d one waits', async () => {
