@@ -19,6 +19,9 @@ import { spawn } from 'node:child_process';
 import { acceptPython, delay, fillKernelSendQueue, until } from './helpers';
 
 const execFileAsync = promisify(execFile);
+const { startNeverReads } = createRequire(__filename)('./fixtures/never-reads.cjs') as {
+  startNeverReads(): { peer: import('node:child_process').ChildProcess; line(prefix: string): Promise<string> };
+};
 // The poller the closes use: the one dist/index.js requires (vitest loads its
 // own copy of a module the test imports).
 const { watchesUnderWay, deliveryWatch: packageDeliveryWatch } = createRequire(__filename)('../dist/poller.js') as typeof import('../dist/poller.js');
@@ -359,6 +362,42 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     py.command('read');
     expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
     expect((await py.next('fin')).bytes).toBe(written);
+  });
+
+  it('past 1,000 waiting sockets each still gets its turn: behind 1,000 idle ones (a peer that never reads), the 1,001st is checked and its delivery found', async () => {
+    forcePolling(true);
+    const COUNT = 1000;
+    const { peer, line } = startNeverReads();
+    cleanups.push(() => peer.kill());
+    const port = Number(await line(''));
+    const stalled: net.Socket[] = [];
+    for (let i = 0; i < COUNT; i += 250) {
+      stalled.push(...await Promise.all(Array.from({ length: 250 }, () => {
+        const socket = net.connect(port, '127.0.0.1');
+        return once(socket, 'connect').then(() => socket);
+      })));
+    }
+    cleanups.push(() => { for (const socket of stalled) socket.destroy(); });
+    const last = await acceptPython({ paused: true, timeoutMs: 20_000 });
+    cleanups.push(last.close);
+    const written = await fillKernelSendQueue(last.socket); // all in the kernel: it waits until its peer reads
+    const checks = countChecks();
+    const ticks = checks.calls;
+    for (const socket of stalled) {
+      setLinger(socket, true, 30);
+      socket.write(Buffer.alloc(8 * 1024, 1)); // more than the peer's 4 KiB buffer takes: they wait
+      void closeSocket(socket);
+    }
+    await until(() => watchesUnderWay() === COUNT, 10_000, () => `${COUNT} watches (${watchesUnderWay()} so far)`);
+    setLinger(last.socket, true, 10);
+    const closing = closeSocket(last.socket); // the last in turn
+    await until(() => watchesUnderWay() === COUNT + 1, 5000, () => `${COUNT + 1} watches (${watchesUnderWay()} so far)`);
+    const untilTicks = (n: number) => until(() => ticks() >= n, 10_000, () => `${n} poll ticks (${ticks()} so far)`);
+    await untilTicks(ticks() + 60); // all idle: checked every 4th tick, at most 1,000 of them then
+    last.py.command('read');
+    expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+    expect((await last.py.next('fin')).bytes).toBe(written);
+    expect(watchesUnderWay(), 'the 1,000 still wait').toBe(COUNT);
   });
 
   it('checks at most 1,000 sockets a tick, the rest on the next ones: 1,500 closes a python3 peer reads all settle delivered', async () => {
