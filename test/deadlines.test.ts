@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { createHook } from 'node:async_hooks';
 import * as path from 'node:path';
 import { Deadline, deadlineTimer, type Expiring } from '../dist/deadlines.js';
 import { inSlices, queuedSlices } from '../dist/slices.js';
@@ -89,6 +90,7 @@ describe('the deadline queue', () => {
     expect(ran).toBe(50);
     // Once, give or take one firing that finds nothing due yet (Node's timers count loop time).
     expect(deadlineTimer().fired - fired0, 'timer firings for one due time').toBeLessThanOrEqual(2);
+    expect(deadlineTimer().fired - fired0, 'timer firings for one due time').toBeGreaterThanOrEqual(1);
     expect(deadlineTimer().armed, 'armed with nothing queued').toBe(false);
     const waiting = Array.from({ length: 5 }, (_, i) => new Deadline(item(performance.now() + 10_000 + i), true));
     try {
@@ -150,6 +152,64 @@ describe('the deadline queue', () => {
     // Drained, the queue gives its slots back: 10,000 deadlines a minute
     // would otherwise grow it without end.
     expect(queuedSlices(), 'slots kept after the queue drained').toBe(0);
+  });
+
+  it('a deadline past what a Node timer holds (2^32 ms away) arms a timer that does not fire meanwhile, not one that fires every ms', async () => {
+    const fired0 = deadlineTimer().fired;
+    const far = new Deadline({ deadlineAt: performance.now() + 2 ** 32, runSlice() {} }, false);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(deadlineTimer().armed).toBe(true);
+      // A longer timer Node would cut to 1 ms (TimeoutOverflowWarning): ~200 firings here.
+      expect(deadlineTimer().fired - fired0, 'firings while the far deadline waits').toBe(0);
+    } finally {
+      far.cancel();
+    }
+  });
+
+  it('a deadline queued ahead of the armed timer replaces that timer: the one it replaced, ref\'d, does not hold the process', async () => {
+    // a (ref'd, 3 s) arms the timer; b (unref'd, 100 ms) re-arms it earlier;
+    // cancelling a leaves only b, which must not keep the process alive.
+    const replaced = await child(`const a = new Deadline(item(3000, 'a'), true); new Deadline(item(100, 'b'), false); a.cancel();`);
+    expect(replaced.stdout.trim()).toMatch(/^exit \d+$/);
+    expect(Number(replaced.stdout.trim().split(' ')[1])).toBeLessThan(2000);
+  });
+
+  it('a task queued from inside the last slice of a drain runs, and nothing throws (the drain that queueing scheduled finds the queue empty)', async () => {
+    const errors: unknown[] = [];
+    const onError = (error: unknown) => { errors.push(error); };
+    process.on('uncaughtException', onError);
+    try {
+      const ran: string[] = [];
+      await new Promise<void>((resolve) => {
+        inSlices(() => { ran.push('first'); inSlices(() => { ran.push('second'); resolve(); }); });
+      });
+      // A few more turns: the drain scheduled from inside the first slice runs.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(ran).toEqual(['first', 'second']);
+      expect(errors).toEqual([]);
+      expect(queuedSlices()).toBe(0);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
+
+  it('one timer for the queue: 1,000 deadlines queued at or after the armed one\'s time create no timer of their own', () => {
+    let timers = 0;
+    const hook = createHook({ init(_id, type) { if (type === 'Timeout') timers++; } }).enable();
+    const start = performance.now();
+    const item = (at: number): Expiring => ({ deadlineAt: at, runSlice() {} });
+    let deadlines: Deadline[] = [];
+    try {
+      deadlines = [new Deadline(item(start + 60_000), false)]; // arms the one timer
+      for (let i = 0; i < 500; i++) deadlines.push(new Deadline(item(start + 60_000), false)); // due together with it
+      for (let i = 0; i < 500; i++) deadlines.push(new Deadline(item(start + 60_001 + i), false)); // due after it
+      expect(timers, 'Node timers created').toBeLessThanOrEqual(1); // 0 if an earlier deadline had armed it
+    } finally {
+      hook.disable();
+      for (const deadline of deadlines) deadline.cancel();
+    }
+    expect(deadlineTimer().armed).toBe(false);
   });
 
   it('a deadline ref()d twice is counted once: cancelling it lets the process go while an unref\'d one waits', async () => {

@@ -201,7 +201,7 @@ export interface PyPeerOptions {
   connect?: number;
   /** ... or listen on 127.0.0.1 and accept one connection. */
   listen?: boolean;
-  /** Do not read until the 'read' command. */
+  /** Do not read until the 'read' command ('readsome N': read N bytes now, then report 'readsome'). */
   paused?: boolean;
   /** SO_RCVBUF, set before connecting (small: the sender's data stays queued). */
   rcvbuf?: number;
@@ -286,6 +286,15 @@ while time.monotonic() < deadline:
             cmd = line.decode().split()
             if not cmd: continue
             if cmd[0] == 'read': reading = True
+            elif cmd[0] == 'readsome':
+                want = int(cmd[1]); got = 0
+                while got < want:
+                    select.select([s], [], [], 0.05)
+                    try: d = s.recv(min(want - got, 262144))
+                    except BlockingIOError: continue
+                    if not d: break
+                    got += len(d)
+                st['bytes'] += got; emit(event='readsome', n=got)
             elif cmd[0] == 'send': send_some(int(cmd[1]), 65536); emit(event='sent', n=st['sent'])
             elif cmd[0] == 'shutwr': s.shutdown(socket.SHUT_WR); emit(event='shutwr')
             elif cmd[0] == 'report': report('report')

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { closeSocket, gracefulShutdown, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { deliveryWatch, forcePolling } from '../dist/poller.js';
+import { deliveryWatch, forcePolling, whenDelivered, watchesUnderWay as testCopyWatches } from '../dist/poller.js';
 import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -19,9 +19,12 @@ import { spawn } from 'node:child_process';
 import { acceptPython, delay, fillKernelSendQueue, until } from './helpers';
 
 const execFileAsync = promisify(execFile);
+const { startNeverReads } = createRequire(__filename)('./fixtures/never-reads.cjs') as {
+  startNeverReads(): { peer: import('node:child_process').ChildProcess; line(prefix: string): Promise<string> };
+};
 // The poller the closes use: the one dist/index.js requires (vitest loads its
 // own copy of a module the test imports).
-const { watchesUnderWay } = createRequire(__filename)('../dist/poller.js') as typeof import('../dist/poller.js');
+const { watchesUnderWay, deliveryWatch: packageDeliveryWatch } = createRequire(__filename)('../dist/poller.js') as typeof import('../dist/poller.js');
 
 const linux = process.platform === 'linux';
 const cleanups: (() => unknown)[] = [];
@@ -48,6 +51,18 @@ function countChecks() {
   };
   cleanups.push(() => { native.unacknowledged = original; });
   return Object.assign(() => asked, { calls: () => calls, most: () => most });
+}
+
+/** This process's epoll instances (libuv's own, and each copy's wake-ups): their descriptors. */
+function epollFds(): string[] {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try { return readlinkSync(`/proc/self/fd/${fd}`) === 'anon_inode:[eventpoll]'; } catch { return false; }
+  });
+}
+
+/** A listener that records what it was told. */
+function recording(told: string[], name = '') {
+  return { onDelivered: () => { told.push(`${name}delivered`); }, onReset: () => { told.push(`${name}reset`); } };
 }
 
 /** Our edge-triggered registrations (EPOLLOUT|EPOLLRDHUP|EPOLLET, and the EPOLLERR|EPOLLHUP the kernel adds) in this process's epoll instances: their target fds. */
@@ -146,6 +161,106 @@ describe.skipIf(!linux)('kernel wake-ups (Linux)', () => {
     expect((await second.py.next('fin')).bytes).toBe(64 * 1024);
     expect(registeredFds()).toEqual([]);
   });
+
+  it('a watch stopped twice does nothing the second time: a later watch of the same socket stays registered and is told of the delivery', async () => {
+    const { socket, py, close } = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(close);
+    const written = await fillKernelSendQueue(socket); // all in the kernel: nothing is delivered until the peer reads
+    socket.end();
+    const told: string[] = [];
+    const first = whenDelivered(socket, recording(told, 'first '));
+    expect(registeredFds()).toEqual([fdOf(socket)]);
+    first.stop();
+    expect(registeredFds()).toEqual([]);
+    const second = whenDelivered(socket, recording(told, 'second '));
+    cleanups.push(() => second.stop());
+    first.stop(); // again: the registration now is the second watch's
+    expect(registeredFds(), 'the second watch\'s registration').toEqual([fdOf(socket)]);
+    py.command('read');
+    expect((await py.next('fin')).bytes).toBe(written);
+    await until(() => told.length > 0, 5000, () => 'the second watch told');
+    expect(told).toEqual(['second delivered']);
+    expect(registeredFds()).toEqual([]);
+    expect(testCopyWatches()).toBe(0);
+  });
+
+  it('a socket already closed when its watch starts: nothing is registered, the poll looks at it on every tick (a count it cannot read is no sign of idleness) and finds nothing to tell', async () => {
+    const { socket, close } = await acceptPython({ timeoutMs: 10_000 });
+    cleanups.push(close);
+    socket.destroy();
+    await once(socket, 'close');
+    const checks = countChecks();
+    const told: string[] = [];
+    const watching = whenDelivered(socket, recording(told));
+    cleanups.push(() => watching.stop());
+    expect(registeredFds(), 'registrations for a closed socket').toEqual([]);
+    await until(() => checks.calls() >= 30, 5000, () => `30 poll ticks (${checks.calls()} so far)`);
+    // Once on each tick (an idle socket would be every 4th past its 10th).
+    expect(checks(), `sockets asked about in ${checks.calls()} ticks`).toBe(checks.calls());
+    expect(registeredFds()).toEqual([]);
+    expect(told, 'told about a closed socket').toEqual([]);
+    watching.stop();
+    expect(testCopyWatches()).toBe(0);
+  });
+
+  it('a socket on descriptor 0 (a child whose stdin is the connection, inetd-style) is registered like any other, and unregistered when its watch stops', async () => {
+    const { socket, close } = await acceptPython({ paused: true, timeoutMs: 10_000 });
+    cleanups.push(close);
+    const code = String.raw`
+      const fs = require('fs'), net = require('net');
+      const { whenDelivered } = require(process.argv[1]);
+      const registered = () => {
+        const fds = [];
+        for (const fd of fs.readdirSync('/proc/self/fd')) {
+          let info = '';
+          try { if (fs.readlinkSync('/proc/self/fd/' + fd) !== 'anon_inode:[eventpoll]') continue; info = fs.readFileSync('/proc/self/fdinfo/' + fd, 'utf8'); } catch { continue; }
+          for (const m of info.matchAll(/^tfd:\s+(\d+)\s+events:\s+([0-9a-f]+)/gm)) if (parseInt(m[2], 16) === 0x8000201c) fds.push(Number(m[1]));
+        }
+        return fds;
+      };
+      const s = new net.Socket({ fd: 0, readable: true, writable: true });
+      const watching = whenDelivered(s, { onDelivered() {}, onReset() {} });
+      const during = registered();
+      watching.stop();
+      console.log(JSON.stringify({ fd: s._handle.fd, during, after: registered() }));
+      s.destroy();`;
+    const child = spawn(process.execPath, ['-e', code, require.resolve('../dist/poller.js')], { stdio: [socket, 'pipe', 'inherit'] });
+    cleanups.push(() => child.kill());
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => { out += text; });
+    const [exitCode] = (await once(child, 'exit')) as [number];
+    expect(exitCode).toBe(0);
+    expect(JSON.parse(out)).toEqual({ fd: 0, during: [0], after: [] });
+  });
+
+  it('one epoll instance for every close: three lingering closes open none of their own', async () => {
+    expect(packageDeliveryWatch()).toBe('wakeups'); // the package's wake-ups, set up once
+    const before = epollFds().length;
+    for (let i = 0; i < 3; i++) {
+      const { socket, py, close } = await acceptPython({ timeoutMs: 10_000 });
+      cleanups.push(close);
+      setLinger(socket, true, 5);
+      socket.write(Buffer.alloc(64 * 1024, 1));
+      expect(await closeSocket(socket)).toMatchObject({ type: 'graceful', delivered: true });
+      expect((await py.next('fin')).bytes).toBe(64 * 1024);
+    }
+    expect(epollFds().length, 'epoll instances after three closes').toBe(before);
+  });
+
+  it('where the wake-ups cannot be set up (no descriptor left for their epoll instance), closes poll', async () => {
+    const code = String.raw`
+      const fs = require('fs');
+      const { deliveryWatch } = require(process.argv[1]);
+      const held = [];
+      try { for (;;) held.push(fs.openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }
+      const first = deliveryWatch();
+      for (const fd of held) fs.closeSync(fd);
+      console.log(first, deliveryWatch());`;
+    // A low descriptor limit, so that filling it is quick.
+    const { stdout } = await execFileAsync('/bin/sh', ['-c', 'ulimit -n 256 && exec "$0" -e "$1" "$2"', process.execPath, code, require.resolve('../dist/poller.js')], { timeout: 10_000 });
+    // Decided once: 'poll' also after descriptors are free again.
+    expect(stdout.trim()).toBe('poll poll');
+  });
 });
 
 describe('the poll, forced (the fallback of macOS, Windows and other runtimes)', () => {
@@ -161,6 +276,7 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     await delay(600);
     if (linux) expect(registeredFds()).toEqual([]);
     expect(checks(), 'polled').toBeGreaterThanOrEqual(5);
+    expect(checks.most(), 'the one waiting socket, asked about once a tick').toBe(1);
     expect(watchesUnderWay(), 'watches while the close waits').toBe(1);
     py.command('read');
     expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
@@ -220,6 +336,68 @@ describe('the poll, forced (the fallback of macOS, Windows and other runtimes)',
     await delay(150);
     expect(ticks() - ticksAtEnd, 'ticks once nothing waits').toBe(0);
     expect(watchesUnderWay()).toBe(0);
+  });
+
+  it('progress makes an idle socket due every tick again: a stalled peer that reads some gets its socket checked on each of the next ticks, then every 4th again', async () => {
+    forcePolling(true);
+    // A fixed receive buffer (no autotuning once it reads): reading some opens the window by about that much.
+    const { socket, py, close } = await acceptPython({ paused: true, rcvbuf: 64 * 1024, timeoutMs: 15_000 });
+    cleanups.push(close);
+    setLinger(socket, true, 10);
+    const written = await fillKernelSendQueue(socket, 1024 * 1024); // far more than the peer reads below: the close still waits
+    const checks = countChecks();
+    const ticks = checks.calls;
+    const closing = closeSocket(socket);
+    const untilTicks = (n: number) => until(() => ticks() >= n, 10_000, () => `${n} poll ticks (${ticks()} so far)`);
+    await untilTicks(40); // well past 10 ticks without progress: idle
+    const [ticks0, checked0] = [ticks(), checks()];
+    py.command('readsome 65536'); // frees window: the count moves
+    expect((await py.next('readsome')).n).toBe(65536);
+    await untilTicks(ticks0 + 40);
+    const [window, checked] = [ticks() - ticks0, checks() - checked0];
+    console.log(`the poll, a stalled peer that read some: ${checked} checks in the next ${window} ticks`);
+    // Idle throughout, it would be every 4th tick: ~window / 4. The movement
+    // makes it due on the next 10 ticks (7.5 more than idle), so allow 4.
+    expect(checked, `checks in the ${window} ticks after the peer read some`).toBeGreaterThanOrEqual(Math.ceil(window / 4) + 4);
+    py.command('read');
+    expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+    expect((await py.next('fin')).bytes).toBe(written);
+  });
+
+  it('past 1,000 waiting sockets each still gets its turn: behind 1,000 idle ones (a peer that never reads), the 1,001st is checked and its delivery found', async () => {
+    forcePolling(true);
+    const COUNT = 1000;
+    const { peer, line } = startNeverReads();
+    cleanups.push(() => peer.kill());
+    const port = Number(await line(''));
+    const stalled: net.Socket[] = [];
+    for (let i = 0; i < COUNT; i += 250) {
+      stalled.push(...await Promise.all(Array.from({ length: 250 }, () => {
+        const socket = net.connect(port, '127.0.0.1');
+        return once(socket, 'connect').then(() => socket);
+      })));
+    }
+    cleanups.push(() => { for (const socket of stalled) socket.destroy(); });
+    const last = await acceptPython({ paused: true, timeoutMs: 20_000 });
+    cleanups.push(last.close);
+    const written = await fillKernelSendQueue(last.socket); // all in the kernel: it waits until its peer reads
+    const checks = countChecks();
+    const ticks = checks.calls;
+    for (const socket of stalled) {
+      setLinger(socket, true, 30);
+      socket.write(Buffer.alloc(8 * 1024, 1)); // more than the peer's 4 KiB buffer takes: they wait
+      void closeSocket(socket);
+    }
+    await until(() => watchesUnderWay() === COUNT, 10_000, () => `${COUNT} watches (${watchesUnderWay()} so far)`);
+    setLinger(last.socket, true, 10);
+    const closing = closeSocket(last.socket); // the last in turn
+    await until(() => watchesUnderWay() === COUNT + 1, 5000, () => `${COUNT + 1} watches (${watchesUnderWay()} so far)`);
+    const untilTicks = (n: number) => until(() => ticks() >= n, 10_000, () => `${n} poll ticks (${ticks()} so far)`);
+    await untilTicks(ticks() + 60); // all idle: checked every 4th tick, at most 1,000 of them then
+    last.py.command('read');
+    expect(await closing).toMatchObject({ type: 'graceful', timedOut: false, delivered: true });
+    expect((await last.py.next('fin')).bytes).toBe(written);
+    expect(watchesUnderWay(), 'the 1,000 still wait').toBe(COUNT);
   });
 
   it('checks at most 1,000 sockets a tick, the rest on the next ones: 1,500 closes a python3 peer reads all settle delivered', async () => {
