@@ -191,6 +191,21 @@ describe('closed and non-TCP sockets', () => {
     peer.destroy();
   });
 
+  it('ERR_SOCKET_CLOSED when the handle was closed underneath (the socket object still has it)', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 1); // a connected socket first: the fast path is open
+    const { peer } = pair;
+    const handle = (peer as unknown as { _handle: { fd: number; close(): void } })._handle;
+    handle.close(); // not through destroy(): Node's socket still holds the handle, its descriptor is gone
+    expect(handle.fd).toBe(-1);
+    expect(peer.destroyed).toBe(false);
+    for (const seconds of [3, 0]) {
+      const error = await expectError(() => setLinger(peer, true, seconds), 'ERR_SOCKET_CLOSED');
+      expect(error).toBeInstanceOf(Error);
+    }
+    await expectError(() => setLinger(peer, false), 'ERR_SOCKET_CLOSED');
+  });
+
   it('ERR_SOCKET_CLOSED after the socket closed by itself', async () => {
     pair = await connectPair();
     pair.client.end();
