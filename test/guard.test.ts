@@ -119,6 +119,76 @@ describe('close guard for linger n > 0', () => {
   });
 });
 
+describe('the held reference in a worker thread', () => {
+  // A worker's teardown closes its handles natively, so on POSIX a linger
+  // n > 0 socket gets a second descriptor there (close-guard.ts). The same
+  // steps run on the main thread (none held) and in a worker; the peer, in
+  // the same thread, says whether the connection really ended.
+  it.runIf(process.platform === 'linux')('a reference held as descriptor 0 is dropped at the close (the peer sees FIN); a linger set again during a close is held again', async () => {
+    const dist = require.resolve('../dist/index.js');
+    const steps = String.raw`
+      const fs = require('node:fs');
+      const net = require('node:net');
+      const { once } = require('node:events');
+      const { isMainThread } = require('node:worker_threads');
+      const lib = require(${JSON.stringify(dist)});
+      const link = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
+      const dups = () => {
+        const links = fs.readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
+        return links.length - new Set(links).size;
+      };
+      async function pair(server) {
+        const accepted = once(server, 'connection');
+        const client = net.connect(server.address().port, '127.0.0.1');
+        await once(client, 'connect');
+        const [peer] = await accepted;
+        return { client, peer };
+      }
+      const finWithin = (peer, ms) => new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        peer.on('end', () => { clearTimeout(timer); resolve(true); }).resume();
+      });
+      (async () => {
+        const server = net.createServer({ allowHalfOpen: true }).listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        // 1. Descriptor 0 free: the held reference gets it.
+        const a = await pair(server);
+        if (!isMainThread) fs.closeSync(0);
+        lib.setLinger(a.client, true, 5);
+        const heldAt0 = link(0) !== null && link(0) === link(a.client._handle.fd);
+        const fin = finWithin(a.peer, 3000);
+        a.client.destroy();
+        const sawFin = await fin;
+        a.peer.destroy();
+        // 2. A close under way drops the reference (linger off); a linger n set again then is held again.
+        const b = await pair(server);
+        lib.setLinger(b.client, true, 5);
+        const closing = lib.gracefulShutdown(b.client, { timeout: 5000 }); // waits for the peer's FIN
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const duringClose = dups();
+        lib.setLinger(b.client, true, 5);
+        const reheld = dups();
+        b.peer.resume();
+        b.peer.end();
+        const result = await closing;
+        report({ heldAt0, sawFin, duringClose, reheld, after: dups(), result: result.type });
+        server.close();
+      })();`;
+    const code = String.raw`
+      const { Worker } = require('node:worker_threads');
+      const report = (main) => {
+        const worker = new Worker("const report = (r) => require('node:worker_threads').parentPort.postMessage(r);" + ${JSON.stringify(steps)}, { eval: true });
+        worker.on('message', (inWorker) => console.log(JSON.stringify({ main, worker: inWorker })));
+      };` + steps;
+    const run = await runProcess(process.execPath, ['-e', code], 20_000);
+    // Node's own note on the worker closing descriptor 0, and nothing else.
+    expect(run.stderr.replace(/^\(node:\d+\) Warning: File descriptor 0 closed but not opened in unmanaged mode\n\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/, '')).toBe('');
+    const { main, worker } = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(main).toEqual({ heldAt0: false, sawFin: true, duringClose: 0, reheld: 0, after: 0, result: 'graceful' });
+    expect(worker).toEqual({ heldAt0: true, sawFin: true, duringClose: 0, reheld: 1, after: 0, result: 'graceful' });
+  });
+});
+
 describe('process.exit() with guarded sockets open', () => {
   // On Linux an exiting process's close() skips the linger (inet_release
   // checks PF_EXITING); Windows and macOS get no such pass, and a worker's
