@@ -360,6 +360,23 @@ describe('delivered in the existing rows', () => {
       .toEqual({ type: 'graceful', waited: true, delivered: true });
   });
 
+  it('linger n: while closeSocket waits, the kernel has linger off (the wait is in timers; a close that came first could not block)', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 3);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const closing = closeSocket(socket);
+    await delay(50);
+    expect(socket.destroyed).toBe(false); // still waiting for the peer to take the bytes
+    expect(getLinger(socket)).toEqual({ enabled: false, seconds: 0 });
+    py.command('read');
+    const result = (await closing) as Result;
+    const seen = await py.done;
+    expect(seen).toMatchObject({ bytes: PAYLOAD, fin: true, rst: false });
+    expect({ type: result.type, waited: result.waited, delivered: result.delivered })
+      .toEqual({ type: 'graceful', waited: true, delivered: true });
+  });
+
   it('linger n timeout: abortive, timedOut, delivered false; the peer got an RST', async () => {
     conn = await acceptPython({ paused: true });
     const { socket, py } = conn;
