@@ -127,7 +127,7 @@ describe('argument errors', () => {
     expect(getLinger(s)).toEqual({ enabled: true, seconds: 2 });
   });
 
-  it('close options: ERR_INVALID_ARG_TYPE naming the option and what it must be; the socket is left as it was', async () => {
+  it('close options: ERR_INVALID_ARG_TYPE or ERR_OUT_OF_RANGE naming the option and what it must be; the socket is left as it was', async () => {
     pair = await connectPair();
     const { client } = pair;
     const cases: [() => unknown, string][] = [
@@ -135,12 +135,15 @@ describe('argument errors', () => {
       [() => gracefulShutdown(client, null as never), 'The "options" argument must be of type object. Received'],
       [() => closeSocket(client, { signal: {} as never }), 'The "options.signal" argument must be an instance of AbortSignal. Received'],
       [() => gracefulShutdown(client, { signal: 'stop' as never }), 'The "options.signal" argument must be an instance of AbortSignal. Received'],
+      [() => gracefulShutdown(client, { timeout: 'soon' as never }), 'The "options.timeout" argument must be of type number. Received'],
     ];
     for (const [call, message] of cases) {
       const error = await expectError(call, 'ERR_INVALID_ARG_TYPE');
       expect(error).toBeInstanceOf(TypeError);
       expect(error.message.startsWith(message), error.message).toBe(true);
     }
+    const range = await expectError(() => gracefulShutdown(client, { timeout: -1 }), 'ERR_OUT_OF_RANGE');
+    expect(range.message.startsWith('The value of "options.timeout" is out of range.'), range.message).toBe(true);
     // No half-done effect: still open both ways, the peer got no FIN.
     expect(client.destroyed || client.writableEnded).toBe(false);
     client.write('still here');
