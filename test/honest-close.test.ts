@@ -237,6 +237,20 @@ describe('4: a second caller with its own way out', () => {
   });
 });
 
+describe('4d: a signal already aborted when the close is asked for', () => {
+  it('gracefulShutdown(s, { signal: aborted }): abortive at once, nothing waited; the peer gets an RST and no FIN before it', async () => {
+    conn = await acceptPython();
+    const { socket, py } = conn;
+    socket.write('x'.repeat(1000));
+    await delay(50);
+    const result = (await gracefulShutdown(socket, { signal: AbortSignal.abort(), timeout: 5000 })) as Result;
+    const seen = await py.done;
+    expect(seen).toMatchObject({ rst: true, fin: false });
+    expect({ type: result.type, waited: result.waited, timedOut: result.timedOut, delivered: result.delivered })
+      .toEqual({ type: 'abortive', waited: false, timedOut: false, delivered: false });
+  });
+});
+
 describe('4c: callers with different timeouts share the earliest deadline', () => {
   for (const [firstMs, secondMs] of [[300, 10_000], [10_000, 300]]) {
     it(`gracefulShutdown with { timeout: ${firstMs} }, then { timeout: ${secondMs} }: both abortive, timed out, well before 10,000 ms; the peer sees an RST`, async () => {
