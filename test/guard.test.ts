@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { getTcpInfo, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import { connectPair, delay, fillKernelSendQueue, measureStall, runProcess, watchPeer, type Pair } from './helpers';
@@ -186,6 +187,53 @@ describe('the held reference in a worker thread', () => {
     const { main, worker } = JSON.parse(run.stdout.trim().split('\n').pop()!);
     expect(main).toEqual({ heldAt0: false, sawFin: true, duringClose: 0, reheld: 0, after: 0, result: 'graceful' });
     expect(worker).toEqual({ heldAt0: true, sawFin: true, duringClose: 0, reheld: 1, after: 0, result: 'graceful' });
+  });
+
+  // Fills the descriptor table: only where its limit is a modest one.
+  const openFilesLimit = () => Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? Infinity);
+  it.runIf(process.platform === 'linux' && openFilesLimit() <= 1 << 17)('no descriptor left for the reference (EMFILE): the linger is still set, and a later setLinger once one is free holds it', async () => {
+    const dist = require.resolve('../dist/index.js');
+    const inWorker = String.raw`
+      const fs = require('node:fs');
+      const net = require('node:net');
+      const { once } = require('node:events');
+      const { parentPort } = require('node:worker_threads');
+      const lib = require(${JSON.stringify(dist)});
+      const link = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
+      const dups = () => {
+        const links = fs.readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
+        return links.length - new Set(links).size;
+      };
+      (async () => {
+        const server = net.createServer().listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        const accepted = once(server, 'connection');
+        const client = net.connect(server.address().port, '127.0.0.1');
+        await once(client, 'connect');
+        const [peer] = await accepted;
+        const fillers = [];
+        try { for (;;) fillers.push(fs.openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }
+        lib.setLinger(client, true, 5); // no descriptor left for a second reference
+        const linger = lib.getLinger(client);
+        fs.closeSync(fillers.pop()); // two free: one for a reference, one to read /proc/self/fd with
+        fs.closeSync(fillers.pop());
+        const full = { linger, dups: dups() };
+        lib.setLinger(client, true, 6);
+        const freed = { linger: lib.getLinger(client), dups: dups() };
+        for (const fd of fillers) fs.closeSync(fd);
+        parentPort.postMessage({ filled: fillers.length > 0, full, freed });
+        client.destroy(); peer.destroy(); server.close();
+      })();`;
+    const code = String.raw`
+      const { Worker } = require('node:worker_threads');
+      new Worker(${JSON.stringify(inWorker)}, { eval: true }).on('message', (r) => console.log(JSON.stringify(r)));`;
+    const run = await runProcess(process.execPath, ['-e', code], 20_000);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({
+      filled: true,
+      full: { linger: { enabled: true, seconds: 5 }, dups: 0 },
+      freed: { linger: { enabled: true, seconds: 6 }, dups: 1 },
+    });
   });
 });
 
