@@ -46,6 +46,20 @@ describe('argument errors', () => {
     await expectError(() => shutdown(net.createServer() as unknown as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
   });
 
+  it('a look-alike made from net.Socket.prototype that carries a live socket\'s handle is refused; the real socket\'s linger is left alone', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 1); // a connected socket first: the fast path is open
+    const { peer } = pair;
+    const handle = (peer as unknown as { _handle: unknown })._handle;
+    const fake = Object.assign(Object.create(net.Socket.prototype), { _handle: handle, connecting: false });
+    for (const seconds of [7, 0]) {
+      const error = await expectError(() => setLinger(fake as net.Socket, true, seconds), 'ERR_INVALID_ARG_TYPE');
+      expect(error).toBeInstanceOf(TypeError);
+    }
+    await expectError(() => setLinger(fake as net.Socket, false), 'ERR_INVALID_ARG_TYPE');
+    expect(getLinger(peer)).toEqual({ enabled: false, seconds: 0 });
+  });
+
   it('look-alikes of an Http2Session are refused (ERR_INVALID_ARG_TYPE) and the real socket inside them is left alone', async () => {
     pair = await connectPair();
     const { client, peer } = pair;
