@@ -299,13 +299,17 @@ describe('closed and non-TCP sockets', () => {
     expect(error.message).toMatch(/^shutdown ENOTCONN/);
   });
 
-  it('a deferred setting that fails is reported on the socket, not thrown into the void', async () => {
+  it('a deferred setting that fails is reported on the socket or server, not thrown into the void', async () => {
     const client = new net.Socket();
     setLinger(client, true, 1);
     const error = new Promise<Error>((resolve) => client.once('error', resolve));
     const path = join(mkdtempSync(join(tmpdir(), 'socket-linger-')), 'p.sock');
-    const server = net.createServer().listen(path);
-    await once(server, 'listening');
+    const server = net.createServer();
+    setLinger(server, true, 1); // applied on 'listening': a pipe, so it cannot
+    const serverError = new Promise<Error>((resolve) => server.once('error', resolve));
+    server.listen(path);
+    const reported = await Promise.race([serverError, delay(3000).then(() => null)]);
+    expect((reported as NodeJS.ErrnoException | null)?.code, "the server's 'error'").toBe('ERR_INVALID_HANDLE_TYPE');
     client.connect(path); // a pipe: the pending TCP option cannot apply
     expect((await error as NodeJS.ErrnoException).code).toBe('ERR_INVALID_HANDLE_TYPE');
     server.close();
