@@ -120,6 +120,34 @@ describe('close guard for linger n > 0', () => {
   });
 });
 
+describe('ref() and unref() of a guarded socket', () => {
+  // The guard wraps both (a close waiting on the socket follows them); the
+  // runtime's own must still run: judged by whether the process stays alive.
+  it('unref() then ref(): the socket keeps the process alive again', async () => {
+    const dist = require.resolve('../dist/index.js');
+    const server = net.createServer((s) => s.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const code = String.raw`
+      const net = require('node:net');
+      const lib = require(process.argv[1]);
+      const s = net.connect(Number(process.argv[2]), '127.0.0.1', () => {
+        lib.setLinger(s, true, 3);
+        s.unref();
+        s.ref();
+        // Fires only if something else (the socket) keeps the process alive.
+        setTimeout(() => { console.log('alive'); s.destroy(); }, 300).unref();
+      });`;
+    try {
+      const run = await runProcess(process.execPath, ['-e', code, dist, String((server.address() as net.AddressInfo).port)], 15_000);
+      expect(run.stderr).toBe('');
+      expect(run.stdout.trim()).toBe('alive');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('the held reference in a worker thread', () => {
   // A worker's teardown closes its handles natively, so on POSIX a linger
   // n > 0 socket gets a second descriptor there (close-guard.ts). The same
