@@ -182,7 +182,7 @@ function releaseBlockingLinger(handle: InternalHandle, released?: [number, numbe
   try {
     const fd = descriptorOf(handle);
     if (native.getLinger(fd, lingerOut) !== 0 ||
-        // Stryker disable next-line ConditionalExpression: the addon reports seconds 0 whenever linger is off, so the next test returns for every linger this one does
+        // Stryker disable next-line ConditionalExpression: the addon reports seconds 0 whenever linger is off, so lingerOut[1] === 0 already returns wherever this would
         lingerOut[0] !== 1 ||
         lingerOut[1] === 0) return;
     released?.push([fd, lingerOut[1]]);
