@@ -181,7 +181,10 @@ function releaseBlockingLingers(): [number, number][] {
 function releaseBlockingLinger(handle: InternalHandle, released?: [number, number][]): void {
   try {
     const fd = descriptorOf(handle);
-    if (native.getLinger(fd, lingerOut) !== 0 || lingerOut[0] !== 1 || lingerOut[1] === 0) return;
+    if (native.getLinger(fd, lingerOut) !== 0 ||
+        // Stryker disable next-line ConditionalExpression: the addon reports seconds 0 whenever linger is off, so lingerOut[1] === 0 already returns wherever this would
+        lingerOut[0] !== 1 ||
+        lingerOut[1] === 0) return;
     released?.push([fd, lingerOut[1]]);
     native.setLinger(fd, false, 0);
   } catch {

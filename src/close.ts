@@ -80,10 +80,12 @@ export function abortiveClose(socket: net.Socket | http2.Http2Session): Promise<
   return settle(() => {
     const h2 = http2Of(socket);
     if (h2) {
+      // Stryker disable next-line BooleanLiteral: no options: validateOptions() returns before it looks at withTimeout, and the result is unused here
       validateH2(h2, undefined, false);
       return resetHttp2(h2);
     }
     const plain = socket as net.Socket;
+    // Stryker disable next-line BooleanLiteral: no options: validateOptions() returns before it looks at withTimeout, and the result is unused here
     validateClose(plain, undefined, false);
     const inFlight = closeOf(plain);
     if (inFlight) return inFlight.resetNow();

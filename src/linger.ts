@@ -78,6 +78,7 @@ function setConnectedSocket(target: LingerTarget, enabled: boolean, seconds: num
   const err = native.setLinger(fd, enabled, seconds);
   if (err !== 0) throw systemError(err, 'setsockopt');
   if (seconds > 0) guardClose(handle);
+  // Stryker disable next-line BooleanLiteral: false only sends the call on down the full path, which sets the same option again and guards idempotently
   return true;
 }
 
@@ -111,6 +112,7 @@ function applyLinger(target: LingerTarget, enabled: boolean, seconds: number): v
   }
   const handle = tcpHandleOf(target);
   // Only a libuv TCP handle's class says TCP (Bun's pipes share their class).
+  // Stryker disable next-line AssignmentOperator: &&= never learns the class, so setConnectedSocket() always declines and the full path does the same
   if (target instanceof net.Socket && runtime.libuv) tcpHandleClass ??= handle.constructor;
   writeLinger(descriptorOf(handle), enabled, seconds);
   if (!enabled || seconds === 0) return;

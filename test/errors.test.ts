@@ -46,6 +46,20 @@ describe('argument errors', () => {
     await expectError(() => shutdown(net.createServer() as unknown as net.Socket, 'write'), 'ERR_INVALID_ARG_TYPE');
   });
 
+  it('a look-alike made from net.Socket.prototype that carries a live socket\'s handle is refused; the real socket\'s linger is left alone', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 1); // a connected socket first: the fast path is open
+    const { peer } = pair;
+    const handle = (peer as unknown as { _handle: unknown })._handle;
+    const fake = Object.assign(Object.create(net.Socket.prototype), { _handle: handle, connecting: false });
+    for (const seconds of [7, 0]) {
+      const error = await expectError(() => setLinger(fake as net.Socket, true, seconds), 'ERR_INVALID_ARG_TYPE');
+      expect(error).toBeInstanceOf(TypeError);
+    }
+    await expectError(() => setLinger(fake as net.Socket, false), 'ERR_INVALID_ARG_TYPE');
+    expect(getLinger(peer)).toEqual({ enabled: false, seconds: 0 });
+  });
+
   it('look-alikes of an Http2Session are refused (ERR_INVALID_ARG_TYPE) and the real socket inside them is left alone', async () => {
     pair = await connectPair();
     const { client, peer } = pair;
@@ -127,7 +141,7 @@ describe('argument errors', () => {
     expect(getLinger(s)).toEqual({ enabled: true, seconds: 2 });
   });
 
-  it('close options: ERR_INVALID_ARG_TYPE naming the option and what it must be; the socket is left as it was', async () => {
+  it('close options: ERR_INVALID_ARG_TYPE or ERR_OUT_OF_RANGE naming the option and what it must be; the socket is left as it was', async () => {
     pair = await connectPair();
     const { client } = pair;
     const cases: [() => unknown, string][] = [
@@ -135,12 +149,15 @@ describe('argument errors', () => {
       [() => gracefulShutdown(client, null as never), 'The "options" argument must be of type object. Received'],
       [() => closeSocket(client, { signal: {} as never }), 'The "options.signal" argument must be an instance of AbortSignal. Received'],
       [() => gracefulShutdown(client, { signal: 'stop' as never }), 'The "options.signal" argument must be an instance of AbortSignal. Received'],
+      [() => gracefulShutdown(client, { timeout: 'soon' as never }), 'The "options.timeout" argument must be of type number. Received'],
     ];
     for (const [call, message] of cases) {
       const error = await expectError(call, 'ERR_INVALID_ARG_TYPE');
       expect(error).toBeInstanceOf(TypeError);
       expect(error.message.startsWith(message), error.message).toBe(true);
     }
+    const range = await expectError(() => gracefulShutdown(client, { timeout: -1 }), 'ERR_OUT_OF_RANGE');
+    expect(range.message.startsWith('The value of "options.timeout" is out of range.'), range.message).toBe(true);
     // No half-done effect: still open both ways, the peer got no FIN.
     expect(client.destroyed || client.writableEnded).toBe(false);
     client.write('still here');
@@ -189,6 +206,21 @@ describe('closed and non-TCP sockets', () => {
     expect(getTcpInfo(reused).state).toBe('ESTABLISHED');
     client.destroy();
     peer.destroy();
+  });
+
+  it('ERR_SOCKET_CLOSED when the handle was closed underneath (the socket object still has it)', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 1); // a connected socket first: the fast path is open
+    const { peer } = pair;
+    const handle = (peer as unknown as { _handle: { fd: number; close(): void } })._handle;
+    handle.close(); // not through destroy(): Node's socket still holds the handle, its descriptor is gone
+    expect(handle.fd).toBe(-1);
+    expect(peer.destroyed).toBe(false);
+    for (const seconds of [3, 0]) {
+      const error = await expectError(() => setLinger(peer, true, seconds), 'ERR_SOCKET_CLOSED');
+      expect(error).toBeInstanceOf(Error);
+    }
+    await expectError(() => setLinger(peer, false), 'ERR_SOCKET_CLOSED');
   });
 
   it('ERR_SOCKET_CLOSED after the socket closed by itself', async () => {
@@ -279,13 +311,17 @@ describe('closed and non-TCP sockets', () => {
     expect(error.message).toMatch(/^shutdown ENOTCONN/);
   });
 
-  it('a deferred setting that fails is reported on the socket, not thrown into the void', async () => {
+  it('a deferred setting that fails is reported on the socket or server, not thrown into the void', async () => {
     const client = new net.Socket();
     setLinger(client, true, 1);
     const error = new Promise<Error>((resolve) => client.once('error', resolve));
     const path = join(mkdtempSync(join(tmpdir(), 'socket-linger-')), 'p.sock');
-    const server = net.createServer().listen(path);
-    await once(server, 'listening');
+    const server = net.createServer();
+    setLinger(server, true, 1); // applied on 'listening': a pipe, so it cannot
+    const serverError = new Promise<Error>((resolve) => server.once('error', resolve));
+    server.listen(path);
+    const reported = await Promise.race([serverError, delay(3000).then(() => null)]);
+    expect((reported as NodeJS.ErrnoException | null)?.code, "the server's 'error'").toBe('ERR_INVALID_HANDLE_TYPE');
     client.connect(path); // a pipe: the pending TCP option cannot apply
     expect((await error as NodeJS.ErrnoException).code).toBe('ERR_INVALID_HANDLE_TYPE');
     server.close();

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import * as http from 'node:http';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { getTcpInfo, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import { connectPair, delay, fillKernelSendQueue, measureStall, runProcess, watchPeer, type Pair } from './helpers';
@@ -116,6 +117,151 @@ describe('close guard for linger n > 0', () => {
     expect(maxStallMs).toBeLessThan(500);
     client.destroy();
     server.close();
+  });
+});
+
+describe('ref() and unref() of a guarded socket', () => {
+  // The guard wraps both (a close waiting on the socket follows them); the
+  // runtime's own must still run: judged by whether the process stays alive.
+  it('unref() then ref(): the socket keeps the process alive again', async () => {
+    const dist = require.resolve('../dist/index.js');
+    const server = net.createServer((s) => s.resume());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const code = String.raw`
+      const net = require('node:net');
+      const lib = require(process.argv[1]);
+      const s = net.connect(Number(process.argv[2]), '127.0.0.1', () => {
+        lib.setLinger(s, true, 3);
+        s.unref();
+        s.ref();
+        // Fires only if something else (the socket) keeps the process alive.
+        setTimeout(() => { console.log('alive'); s.destroy(); }, 300).unref();
+      });`;
+    try {
+      const run = await runProcess(process.execPath, ['-e', code, dist, String((server.address() as net.AddressInfo).port)], 15_000);
+      expect(run.stderr).toBe('');
+      expect(run.stdout.trim()).toBe('alive');
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('the held reference in a worker thread', () => {
+  // A worker's teardown closes its handles natively, so on POSIX a linger
+  // n > 0 socket gets a second descriptor there (close-guard.ts). The same
+  // steps run on the main thread (none held) and in a worker; the peer, in
+  // the same thread, says whether the connection really ended.
+  it.runIf(process.platform === 'linux')('a reference held as descriptor 0 is dropped at the close (the peer sees FIN); a linger set again during a close is held again', async () => {
+    const dist = require.resolve('../dist/index.js');
+    const steps = String.raw`
+      const fs = require('node:fs');
+      const net = require('node:net');
+      const { once } = require('node:events');
+      const { isMainThread } = require('node:worker_threads');
+      const lib = require(${JSON.stringify(dist)});
+      const link = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
+      const dups = () => {
+        const links = fs.readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
+        return links.length - new Set(links).size;
+      };
+      async function pair(server) {
+        const accepted = once(server, 'connection');
+        const client = net.connect(server.address().port, '127.0.0.1');
+        await once(client, 'connect');
+        const [peer] = await accepted;
+        return { client, peer };
+      }
+      const finWithin = (peer, ms) => new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        peer.on('end', () => { clearTimeout(timer); resolve(true); }).resume();
+      });
+      (async () => {
+        const server = net.createServer({ allowHalfOpen: true }).listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        // 1. Descriptor 0 free: the held reference gets it.
+        const a = await pair(server);
+        if (!isMainThread) fs.closeSync(0);
+        lib.setLinger(a.client, true, 5);
+        const heldAt0 = link(0) !== null && link(0) === link(a.client._handle.fd);
+        const fin = finWithin(a.peer, 3000);
+        a.client.destroy();
+        const sawFin = await fin;
+        a.peer.destroy();
+        // 2. A close under way drops the reference (linger off); a linger n set again then is held again.
+        const b = await pair(server);
+        lib.setLinger(b.client, true, 5);
+        const closing = lib.gracefulShutdown(b.client, { timeout: 5000 }); // waits for the peer's FIN
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const duringClose = dups();
+        lib.setLinger(b.client, true, 5);
+        const reheld = dups();
+        b.peer.resume();
+        b.peer.end();
+        const result = await closing;
+        report({ heldAt0, sawFin, duringClose, reheld, after: dups(), result: result.type });
+        server.close();
+      })();`;
+    const code = String.raw`
+      const { Worker } = require('node:worker_threads');
+      const report = (main) => {
+        const worker = new Worker("const report = (r) => require('node:worker_threads').parentPort.postMessage(r);" + ${JSON.stringify(steps)}, { eval: true });
+        worker.on('message', (inWorker) => console.log(JSON.stringify({ main, worker: inWorker })));
+      };` + steps;
+    const run = await runProcess(process.execPath, ['-e', code], 20_000);
+    // Node's own note on the worker closing descriptor 0, and nothing else.
+    expect(run.stderr.replace(/^\(node:\d+\) Warning: File descriptor 0 closed but not opened in unmanaged mode\n\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/, '')).toBe('');
+    const { main, worker } = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(main).toEqual({ heldAt0: false, sawFin: true, duringClose: 0, reheld: 0, after: 0, result: 'graceful' });
+    expect(worker).toEqual({ heldAt0: true, sawFin: true, duringClose: 0, reheld: 1, after: 0, result: 'graceful' });
+  });
+
+  // Fills the descriptor table: only where its limit is a modest one.
+  const openFilesLimit = () => Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? Infinity);
+  it.runIf(process.platform === 'linux' && openFilesLimit() <= 1 << 17)('no descriptor left for the reference (EMFILE): the linger is still set, and a later setLinger once one is free holds it', async () => {
+    const dist = require.resolve('../dist/index.js');
+    const inWorker = String.raw`
+      const fs = require('node:fs');
+      const net = require('node:net');
+      const { once } = require('node:events');
+      const { parentPort } = require('node:worker_threads');
+      const lib = require(${JSON.stringify(dist)});
+      const link = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
+      const dups = () => {
+        const links = fs.readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
+        return links.length - new Set(links).size;
+      };
+      (async () => {
+        const server = net.createServer().listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        const accepted = once(server, 'connection');
+        const client = net.connect(server.address().port, '127.0.0.1');
+        await once(client, 'connect');
+        const [peer] = await accepted;
+        const fillers = [];
+        try { for (;;) fillers.push(fs.openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }
+        lib.setLinger(client, true, 5); // no descriptor left for a second reference
+        const linger = lib.getLinger(client);
+        fs.closeSync(fillers.pop()); // two free: one for a reference, one to read /proc/self/fd with
+        fs.closeSync(fillers.pop());
+        const full = { linger, dups: dups() };
+        lib.setLinger(client, true, 6);
+        const freed = { linger: lib.getLinger(client), dups: dups() };
+        for (const fd of fillers) fs.closeSync(fd);
+        parentPort.postMessage({ filled: fillers.length > 0, full, freed });
+        client.destroy(); peer.destroy(); server.close();
+      })();`;
+    const code = String.raw`
+      const { Worker } = require('node:worker_threads');
+      new Worker(${JSON.stringify(inWorker)}, { eval: true }).on('message', (r) => console.log(JSON.stringify(r)));`;
+    const run = await runProcess(process.execPath, ['-e', code], 20_000);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({
+      filled: true,
+      full: { linger: { enabled: true, seconds: 5 }, dups: 0 },
+      freed: { linger: { enabled: true, seconds: 6 }, dups: 1 },
+    });
   });
 });
 

@@ -238,6 +238,20 @@ describe('4: a second caller with its own way out', () => {
   });
 });
 
+describe('4d: a signal already aborted when the close is asked for', () => {
+  it('gracefulShutdown(s, { signal: aborted }): abortive at once, nothing waited; the peer gets an RST and no FIN before it', async () => {
+    conn = await acceptPython();
+    const { socket, py } = conn;
+    socket.write('x'.repeat(1000));
+    await delay(50);
+    const result = (await gracefulShutdown(socket, { signal: AbortSignal.abort(), timeout: 5000 })) as Result;
+    const seen = await py.done;
+    expect(seen).toMatchObject({ rst: true, fin: false });
+    expect({ type: result.type, waited: result.waited, timedOut: result.timedOut, delivered: result.delivered })
+      .toEqual({ type: 'abortive', waited: false, timedOut: false, delivered: false });
+  });
+});
+
 describe('4c: callers with different timeouts share the earliest deadline', () => {
   for (const [firstMs, secondMs] of [[300, 10_000], [10_000, 300]]) {
     it(`gracefulShutdown with { timeout: ${firstMs} }, then { timeout: ${secondMs} }: both abortive, timed out, well before 10,000 ms; the peer sees an RST`, async () => {
@@ -357,6 +371,23 @@ describe('delivered in the existing rows', () => {
     const result = (await closeSocket(socket)) as Result;
     const seen = await py.done;
     expect(seen).toMatchObject({ bytes: 1024 * 1024, fin: true, rst: false });
+    expect({ type: result.type, waited: result.waited, delivered: result.delivered })
+      .toEqual({ type: 'graceful', waited: true, delivered: true });
+  });
+
+  it('linger n: while closeSocket waits, the kernel has linger off (the wait is in timers; a close that came first could not block)', async () => {
+    conn = await acceptPython({ paused: true });
+    const { socket, py } = conn;
+    setLinger(socket, true, 3);
+    socket.write(Buffer.alloc(PAYLOAD));
+    const closing = closeSocket(socket);
+    await delay(50);
+    expect(socket.destroyed).toBe(false); // still waiting for the peer to take the bytes
+    expect(getLinger(socket)).toEqual({ enabled: false, seconds: 0 });
+    py.command('read');
+    const result = (await closing) as Result;
+    const seen = await py.done;
+    expect(seen).toMatchObject({ bytes: PAYLOAD, fin: true, rst: false });
     expect({ type: result.type, waited: result.waited, delivered: result.delivered })
       .toEqual({ type: 'graceful', waited: true, delivered: true });
   });

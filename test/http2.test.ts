@@ -123,6 +123,17 @@ describe('closes of an HTTP/2 session', () => {
     expect(await request(client)).toBe('ok 2');
   });
 
+  it('closeSocket(session) has no timeout option (its wait is the linger): a timeout key is not rejected, the session closes as without it', async () => {
+    const { port, sessions } = await h2Server();
+    const { client, seen } = connect(port);
+    expect(await request(client)).toBe('ok 2');
+    const result = await closeSocket(sessions[0], { timeout: 'soon' } as never);
+    expect(result).toMatchObject({ type: 'graceful' });
+    expect(sessions[0].destroyed).toBe(true);
+    await once(client, 'close');
+    expect(seen).toMatchObject({ goaway: true, closed: true });
+  });
+
   it('a destroyed session: the closes reject ERR_SOCKET_CLOSED', async () => {
     const { port, sessions } = await h2Server();
     const { client } = connect(port);

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { getLinger, LINGER_MAX_SECONDS, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, watchPeer, type Pair } from './helpers';
+import { connectPair, delay, runProcess, watchPeer, type Pair } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
@@ -137,6 +137,89 @@ describe('setLinger / getLinger', () => {
     expect(main, 'main thread: one descriptor per guarded socket').toEqual(Array(5).fill(main[0]));
     const [start] = worker;
     expect(worker, 'worker: a second one for linger n > 0 only').toEqual([start, start, start, start + 1, start + 1]);
+  });
+
+  // Counted by the kernel's own bookkeeping: two descriptors naming one
+  // socket (the same socket:[inode] in /proc/self/fd) are a held reference.
+  it('linger off or 0 holds no second reference in a worker thread, however it is set (connected, deferred, on a server, off with seconds given)', async () => {
+    if (process.platform !== 'linux') return;
+    const steps = `
+      const { readdirSync, readlinkSync } = require('node:fs');
+      const net = require('node:net');
+      const { once } = require('node:events');
+      const { setLinger } = require(${JSON.stringify(path.resolve('dist/index.js'))});
+      const dups = () => {
+        const links = readdirSync('/proc/self/fd').flatMap((f) => {
+          try { const l = readlinkSync('/proc/self/fd/' + f); return l.startsWith('socket:') ? [l] : []; } catch { return []; }
+        });
+        return links.length - new Set(links).size;
+      };
+      (async () => {
+        const server = net.createServer((s) => s.resume().on('error', () => {})).listen(0, '127.0.0.1'); // linger 0: the ends reset
+        await once(server, 'listening');
+        const { port } = server.address();
+        setLinger(server, true, 0); // a listening server: accepted sockets inherit linger 0
+        const before = dups();
+        const deferred = new net.Socket();
+        setLinger(deferred, true, 0); // applied on 'connect'
+        const accepted = once(server, 'connection');
+        deferred.connect(port, '127.0.0.1');
+        await once(deferred, 'connect');
+        await accepted;
+        const acceptedToo = once(server, 'connection');
+        const connected = net.connect(port, '127.0.0.1');
+        await once(connected, 'connect');
+        setLinger(connected, false, 42); // off: the 42 means nothing
+        await acceptedToo;
+        const after = dups();
+        setLinger(connected, true, 3); // control: n > 0 holds one (in a worker)
+        report([before, after, dups()]);
+        deferred.destroy(); connected.destroy(); server.close();
+      })();`;
+    const child = `
+      const { Worker } = require('node:worker_threads');
+      const report = (counts) => {
+        const worker = new Worker(${JSON.stringify(`const report = (counts) => require('node:worker_threads').parentPort.postMessage(counts);`)} + ${JSON.stringify(steps)}, { eval: true });
+        worker.on('message', (inWorker) => console.log(JSON.stringify({ main: counts, worker: inWorker })));
+      };` + steps;
+    const { stdout } = await execFileAsync(process.execPath, ['-e', child]);
+    const { main, worker } = JSON.parse(stdout) as { main: number[]; worker: number[] };
+    expect(main, 'main thread: sockets with two descriptors (before, after, control)').toEqual([0, 0, 0]);
+    expect(worker, 'worker: sockets with two descriptors (before, after, control n > 0)').toEqual([0, 0, 1]);
+  });
+
+  it('a setting made while connecting (the OS socket exists, no connect yet) waits for connect; getLinger says what is pending', async () => {
+    pair = await connectPair();
+    setLinger(pair.client, true, 1); // a connected socket first: the fast path is open
+    pair.server.once('connection', (accepted: net.Socket) => accepted.destroy());
+    const client = net.connect((pair.server.address() as net.AddressInfo).port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => process.nextTick(resolve)); // Node's connect() has run, its callback not yet
+      expect(client.connecting).toBe(true);
+      expect((client as unknown as { _handle: { fd: number } })._handle.fd).toBeGreaterThanOrEqual(0);
+      setLinger(client, true, 9);
+      expect(getLinger(client)).toEqual({ enabled: true, seconds: 9 });
+      await once(client, 'connect');
+      expect(kernelLinger(client)).toEqual({ enabled: true, seconds: 9 });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('setLinger on a listening server any number of times: it still accepts (one accept hook, not one per call)', async () => {
+    const code = String.raw`
+      const net = require('node:net');
+      const { setLinger, getLinger } = require(process.argv[1]);
+      const server = net.createServer((s) => { console.log('accepted'); s.destroy(); server.close(); });
+      server.listen(0, '127.0.0.1', () => {
+        for (let i = 0; i < 50000; i++) setLinger(server, true, 5);
+        console.log(JSON.stringify(getLinger(server)));
+        net.connect(server.address().port, '127.0.0.1').on('error', () => {}).on('close', () => {});
+      });`;
+    const run = await runProcess(process.execPath, ['-e', code, path.resolve('dist/index.js')], 20_000);
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim().split('\n')).toEqual(['{"enabled":true,"seconds":5}', 'accepted']);
+    expect(run.code).toBe(0);
   });
 
   it('names the argument that is wrong', () => {

@@ -135,7 +135,7 @@ interface ClusterReport {
 }
 
 /** A cluster primary with one worker (test/fixtures/cluster-linger.cjs); its reports in order. */
-function clusterWorker(policy: 'rr' | 'none', seconds: number) {
+function clusterWorker(policy: 'rr' | 'none', seconds: number | 'unset') {
   const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'cluster-linger.cjs'), policy, String(seconds)], {
     env: { ...process.env, SOCKET_LINGER_DIST: join(__dirname, '..', 'dist', 'index.js') },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -171,6 +171,19 @@ describe.each([
     const seen = await view.done;
     expect(seen.error).toBe('ECONNRESET');
     expect(seen.outcome).toBe('RST');
+  });
+
+  it('no setting: getLinger(server) says off, each accepted socket is off, and destroy() gives the client a FIN', async () => {
+    const next = clusterWorker(policy, 'unset');
+    const ready = await next('listening');
+    expect(ready.linger).toEqual({ enabled: false, seconds: 0 });
+    const client = net.connect(ready.port!, '127.0.0.1');
+    cleanups.push(() => client.destroy());
+    const view = watchPeer(client);
+    expect((await next('accepted')).linger).toEqual({ enabled: false, seconds: 0 });
+    await next('done');
+    const seen = await view.done;
+    expect(seen).toMatchObject({ ended: true, error: null, outcome: 'FIN' });
   });
 
   it('linger 2: destroy() with unread data does not stall the worker, and the client gets every byte and a FIN', async () => {
