@@ -5,13 +5,14 @@
 // So that a mutant there counts too:
 // - mutant runs: the active mutant goes into the environment, which children
 //   and worker threads inherit (Stryker's instrumented code reads it there);
-// - the dry run: each Node child preloads child-report.cjs, which writes what
-//   it covered to a file tagged with the test that started it; afterAll adds
-//   those to that test's coverage before Stryker collects it.
+// - the dry run: each Node child and worker thread preloads child-report.cjs,
+//   which writes what it covered to a file tagged with the test that started
+//   it; afterAll adds those to that test's coverage before Stryker collects it.
 import { afterAll, beforeEach, inject } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 
 type Coverage = Record<string, number>;
 interface MutantCoverage { static: Coverage; perTest: Record<string, Coverage> }
@@ -37,6 +38,16 @@ if (ns && mode === 'mutant') {
   const preload = join(__dirname, 'child-report.cjs');
   process.env.STRYKER_CHILD_COVERAGE_DIR = dir;
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --require ${preload}`.trim();
+  // NODE_OPTIONS reaches new processes only: worker threads get the preload
+  // in their execArgv (Worker is patched before the test file imports it).
+  const threads = createRequire(__filename)('node:worker_threads') as typeof import('node:worker_threads');
+  const { Worker } = threads;
+  (threads as { Worker: unknown }).Worker = class WorkerWithCoverage extends Worker {
+    constructor(file: string | URL, options: import('node:worker_threads').WorkerOptions = {}) {
+      super(file, { ...options, execArgv: [...(options.execArgv ?? process.execArgv), '--require', preload] });
+    }
+  };
+  syncBuiltinESMExports();
   beforeEach(({ task }) => {
     process.env.STRYKER_CHILD_TEST_ID = rawTestId(task);
   });
