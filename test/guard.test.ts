@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { getTcpInfo, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, fillKernelSendQueue, measureStall, runProcess, watchPeer, type Pair } from './helpers';
+import { connectPair, delay, fillKernelSendQueue, mainThenWorker, measureStall, runProcess, watchPeer, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -203,16 +203,9 @@ describe('the held reference in a worker thread', () => {
         report({ heldAt0, sawFin, duringClose, reheld, after: dups(), result: result.type });
         server.close();
       })();`;
-    const code = String.raw`
-      const { Worker } = require('node:worker_threads');
-      const report = (main) => {
-        const worker = new Worker("const report = (r) => require('node:worker_threads').parentPort.postMessage(r);" + ${JSON.stringify(steps)}, { eval: true });
-        worker.on('message', (inWorker) => console.log(JSON.stringify({ main, worker: inWorker })));
-      };` + steps;
-    const run = await runProcess(process.execPath, ['-e', code], 20_000);
+    const { main, worker, stderr } = await mainThenWorker<Record<string, unknown>>(steps);
     // Node's own note on the worker closing descriptor 0, and nothing else.
-    expect(run.stderr.replace(/^\(node:\d+\) Warning: File descriptor 0 closed but not opened in unmanaged mode\n\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/, '')).toBe('');
-    const { main, worker } = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    expect(stderr.replace(/^\(node:\d+\) Warning: File descriptor 0 closed but not opened in unmanaged mode\n\(Use `node --trace-warnings \.\.\.` to show where the warning was created\)\n/, '')).toBe('');
     expect(main).toEqual({ heldAt0: false, sawFin: true, duringClose: 0, reheld: 0, after: 0, result: 'graceful' });
     expect(worker).toEqual({ heldAt0: true, sawFin: true, duringClose: 0, reheld: 1, after: 0, result: 'graceful' });
   });

@@ -452,6 +452,24 @@ export function runProcess(command: string, args: string[], timeoutMs = 30_000):
   });
 }
 
+/**
+ * Runs `steps` (CommonJS that calls `report(value)` once) in a Node child's
+ * main thread, then the same steps in a worker thread of that child, for the
+ * package's per-thread behaviour. Both reports, and the child's stderr.
+ */
+export async function mainThenWorker<T>(steps: string, timeoutMs = 20_000): Promise<{ main: T; worker: T; stderr: string }> {
+  const code = String.raw`
+    const { Worker } = require('node:worker_threads');
+    const report = (main) => {
+      const worker = new Worker("const report = (r) => require('node:worker_threads').parentPort.postMessage(r);" + ${JSON.stringify(steps)}, { eval: true });
+      worker.on('message', (inWorker) => console.log(JSON.stringify({ main, worker: inWorker })));
+    };` + steps;
+  const run = await runProcess(process.execPath, ['-e', code], timeoutMs);
+  const last = run.stdout.trim().split('\n').pop();
+  if (!last) throw new Error(`no report (exit ${run.code}): ${run.stderr}`);
+  return { ...(JSON.parse(last) as { main: T; worker: T }), stderr: run.stderr };
+}
+
 /** A python3 script's last stdout line, parsed as JSON (scripts print one JSON report). */
 export async function runPythonJson<T = Record<string, unknown>>(
   script: string, args: unknown[] = [], timeoutMs = 30_000,

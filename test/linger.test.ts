@@ -2,13 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { getLinger, LINGER_MAX_SECONDS, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, runProcess, watchPeer, type Pair } from './helpers';
-
-const execFileAsync = promisify(execFile);
+import { connectPair, delay, mainThenWorker, runProcess, watchPeer, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -126,14 +122,7 @@ describe('setLinger / getLinger', () => {
           client.destroy(); server.close();
         });
       });`;
-    const child = `
-      const { Worker } = require('node:worker_threads');
-      const report = (counts) => {
-        const worker = new Worker(${JSON.stringify(`const report = (counts) => require('node:worker_threads').parentPort.postMessage(counts);`)} + ${JSON.stringify(steps)}, { eval: true });
-        worker.on('message', (inWorker) => console.log(JSON.stringify({ main: counts, worker: inWorker })));
-      };` + steps;
-    const { stdout } = await execFileAsync(process.execPath, ['-e', child]);
-    const { main, worker } = JSON.parse(stdout) as { main: number[]; worker: number[] };
+    const { main, worker } = await mainThenWorker<number[]>(steps);
     expect(main, 'main thread: one descriptor per guarded socket').toEqual(Array(5).fill(main[0]));
     const [start] = worker;
     expect(worker, 'worker: a second one for linger n > 0 only').toEqual([start, start, start, start + 1, start + 1]);
@@ -176,14 +165,7 @@ describe('setLinger / getLinger', () => {
         report([before, after, dups()]);
         deferred.destroy(); connected.destroy(); server.close();
       })();`;
-    const child = `
-      const { Worker } = require('node:worker_threads');
-      const report = (counts) => {
-        const worker = new Worker(${JSON.stringify(`const report = (counts) => require('node:worker_threads').parentPort.postMessage(counts);`)} + ${JSON.stringify(steps)}, { eval: true });
-        worker.on('message', (inWorker) => console.log(JSON.stringify({ main: counts, worker: inWorker })));
-      };` + steps;
-    const { stdout } = await execFileAsync(process.execPath, ['-e', child]);
-    const { main, worker } = JSON.parse(stdout) as { main: number[]; worker: number[] };
+    const { main, worker } = await mainThenWorker<number[]>(steps);
     expect(main, 'main thread: sockets with two descriptors (before, after, control)').toEqual([0, 0, 0]);
     expect(worker, 'worker: sockets with two descriptors (before, after, control n > 0)').toEqual([0, 0, 1]);
   });
