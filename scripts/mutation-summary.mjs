@@ -33,7 +33,7 @@ const pct = (n) => (Number.isNaN(n) ? '   n/a' : `${n.toFixed(1).padStart(5)}%`)
 const row = (name, c) => `| ${name} | ${pct(c.score)} | ${c.killed} | ${c.timeout} | ${c.survived} | ${c.noCoverage} | ${c.ignored} | ${c.compileError} |`;
 
 const files = Object.entries(report.files).sort(([a], [b]) => a.localeCompare(b));
-console.log('| file | score | killed | timed out | survived | no coverage | ignored (static) | type errors |');
+console.log('| file | score | killed | timed out | survived | no coverage | ignored (static, or marked equivalent) | type errors |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const [name, f] of files) console.log(row(name, count(f.mutants)));
 const all = files.flatMap(([, f]) => f.mutants);
