@@ -42,7 +42,7 @@ function drain(): void {
 /** Runs `task` soon, within a per-iteration time budget shared by all tasks. */
 export function inSlices(task: Task): void {
   queue.push(task);
-  // Stryker disable next-line ArithmeticOperator: head > 0 only inside a running drain's task, whose loop or finally takes the new task anyway; with head 0, `+` and `-` agree
+  // Stryker disable next-line ArithmeticOperator: head > 0 only while a drain is under way (inside a task, or between drains split by the time budget, when finally has queued the next): it takes the new task anyway; with head 0, `+` and `-` agree
   if (queue.length - head === 1) setImmediate(drain);
 }
 

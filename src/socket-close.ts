@@ -129,7 +129,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
    * once both FINs have passed (Bun), before JavaScript hears of the peer's
    * FIN: the kernel can still be asked then whether everything was acknowledged.
    */
-  // Stryker disable next-line UnaryOperator: equivalent, releaseHeld() ignores a number this thread does not hold, and only Bun's path (after holdKernelView) reads it
+  // Stryker disable next-line UnaryOperator: equivalent unless this thread holds descriptor 1 (releaseHeld() ignores a number it does not hold); only Bun's path, after holdKernelView, reads it otherwise
   private kernelView = -1;
 
   constructor(

@@ -130,8 +130,7 @@ describe('setLinger / getLinger', () => {
 
   // Counted by the kernel's own bookkeeping: two descriptors naming one
   // socket (the same socket:[inode] in /proc/self/fd) are a held reference.
-  it('linger off or 0 holds no second reference in a worker thread, however it is set (connected, deferred, on a server, off with seconds given)', async () => {
-    if (process.platform !== 'linux') return;
+  it.runIf(process.platform === 'linux')('linger off or 0 holds no second reference in a worker thread, however it is set (connected, deferred, on a server, off with seconds given)', async () => {
     const steps = `
       const { readdirSync, readlinkSync } = require('node:fs');
       const net = require('node:net');
