@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { getTcpInfo, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, fillKernelSendQueue, mainThenWorker, measureStall, runProcess, watchPeer, type Pair } from './helpers';
+import { connectPair, delay, fillKernelSendQueue, mainThenWorker, measureStall, PROC_FD_HELPERS, runProcess, watchPeer, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -161,11 +161,7 @@ describe('the held reference in a worker thread', () => {
       const { once } = require('node:events');
       const { isMainThread } = require('node:worker_threads');
       const lib = require(${JSON.stringify(dist)});
-      const link = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
-      const dups = () => {
-        const links = fs.readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
-        return links.length - new Set(links).size;
-      };
+      ${PROC_FD_HELPERS}
       async function pair(server) {
         const accepted = once(server, 'connection');
         const client = net.connect(server.address().port, '127.0.0.1');
@@ -220,11 +216,7 @@ describe('the held reference in a worker thread', () => {
       const { once } = require('node:events');
       const { parentPort } = require('node:worker_threads');
       const lib = require(${JSON.stringify(dist)});
-      const link = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
-      const dups = () => {
-        const links = fs.readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
-        return links.length - new Set(links).size;
-      };
+      ${PROC_FD_HELPERS}
       (async () => {
         const server = net.createServer().listen(0, '127.0.0.1');
         await once(server, 'listening');

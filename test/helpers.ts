@@ -453,6 +453,20 @@ export function runProcess(command: string, args: string[], timeoutMs = 30_000):
 }
 
 /**
+ * CommonJS for a child's or worker's steps (Linux): `link(fd)`, what a
+ * descriptor names (null if none); `dups()`, how many sockets have two
+ * descriptors, i.e. a reference the guard holds (the same socket:[inode]
+ * twice in /proc/self/fd: the kernel's own bookkeeping).
+ */
+export const PROC_FD_HELPERS = String.raw`
+  const link = (fd) => { try { return require('node:fs').readlinkSync('/proc/self/fd/' + fd); } catch { return null; } };
+  const dups = () => {
+    const links = require('node:fs').readdirSync('/proc/self/fd').map(link).filter((l) => l && l.startsWith('socket:'));
+    return links.length - new Set(links).size;
+  };
+`;
+
+/**
  * Runs `steps` (CommonJS that calls `report(value)` once) in a Node child's
  * main thread, then the same steps in a worker thread of that child, for the
  * package's per-thread behaviour. Both reports, and the child's stderr.

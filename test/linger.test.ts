@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import * as path from 'node:path';
 import { getLinger, LINGER_MAX_SECONDS, setLinger } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, mainThenWorker, runProcess, watchPeer, type Pair } from './helpers';
+import { connectPair, delay, mainThenWorker, PROC_FD_HELPERS, runProcess, watchPeer, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -128,20 +128,13 @@ describe('setLinger / getLinger', () => {
     expect(worker, 'worker: a second one for linger n > 0 only').toEqual([start, start, start, start + 1, start + 1]);
   });
 
-  // Counted by the kernel's own bookkeeping: two descriptors naming one
-  // socket (the same socket:[inode] in /proc/self/fd) are a held reference.
+  // Counted by the kernel's own bookkeeping (PROC_FD_HELPERS' dups()).
   it.runIf(process.platform === 'linux')('linger off or 0 holds no second reference in a worker thread, however it is set (connected, deferred, on a server, off with seconds given)', async () => {
     const steps = `
-      const { readdirSync, readlinkSync } = require('node:fs');
       const net = require('node:net');
       const { once } = require('node:events');
       const { setLinger } = require(${JSON.stringify(path.resolve('dist/index.js'))});
-      const dups = () => {
-        const links = readdirSync('/proc/self/fd').flatMap((f) => {
-          try { const l = readlinkSync('/proc/self/fd/' + f); return l.startsWith('socket:') ? [l] : []; } catch { return []; }
-        });
-        return links.length - new Set(links).size;
-      };
+      ${PROC_FD_HELPERS}
       (async () => {
         const server = net.createServer((s) => s.resume().on('error', () => {})).listen(0, '127.0.0.1'); // linger 0: the ends reset
         await once(server, 'listening');

@@ -64,6 +64,7 @@ function standInFind(localAddress: string, localPort: number, remoteAddress: str
   return realDescriptor(found[0]);
 }
 
+const setDescriptor = (read: typeof runtime.descriptor) => { (runtime as { descriptor: typeof runtime.descriptor }).descriptor = read; };
 function realFd(target: net.Socket | net.Server) { return realDescriptor(handleOf(target)); }
 function kernelLinger(fd: number) {
   const out = new Int32Array(2);
@@ -73,12 +74,12 @@ function kernelLinger(fd: number) {
 
 beforeEach(() => {
   lookups = []; answer = undefined; known = [];
-  (runtime as { descriptor: typeof runtime.descriptor }).descriptor = () => -1;
+  setDescriptor(() => -1);
   (native as { findSocket: typeof native.findSocket }).findSocket = standInFind;
   Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
 });
 afterEach(async () => {
-  (runtime as { descriptor: typeof runtime.descriptor }).descriptor = realDescriptor;
+  setDescriptor(realDescriptor);
   (native as { findSocket: typeof native.findSocket }).findSocket = realFindSocket;
   Object.defineProperty(process, 'platform', platform);
   await pair?.close(); pair = undefined;
@@ -172,9 +173,9 @@ describe('the Windows lookup of a socket by its addresses', () => {
     pair = await connectPair();
     const { client } = pair;
     known = [handleOf(client)];
-    (runtime as { descriptor: typeof runtime.descriptor }).descriptor = () => -2;
+    setDescriptor(() => -2);
     await expectError(() => getLinger(client), 'ERR_SOCKET_CLOSED');
-    (runtime as { descriptor: typeof runtime.descriptor }).descriptor = () => -1;
+    setDescriptor(() => -1);
     Object.defineProperty(process, 'platform', platform);
     await expectError(() => getLinger(client), 'ERR_SOCKET_CLOSED');
     expect(lookups).toHaveLength(0);
