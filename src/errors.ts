@@ -38,7 +38,7 @@ function describe(value: unknown): string {
     const name = value.constructor?.name;
     return name ? `an instance of ${name}` : inspect(value, { depth: -1 });
   }
-  let shown = inspect(value, { colors: false });
+  let shown = inspect(value); // never coloured: inspect() colours only when asked
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `type ${typeof value} (${shown})`;
 }

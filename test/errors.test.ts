@@ -3,12 +3,14 @@ import * as net from 'node:net';
 import * as dgram from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   closeSocket, getLinger, getTcpInfo, gracefulShutdown, LINGER_MAX_SECONDS, setLinger, shutdown,
 } from '../dist/index.js';
-import { errnoOf } from '../dist/errors.js';
+import {
+  errnoOf, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
+} from '../dist/errors.js';
 import { native } from '../dist/native.js';
 import { connectPair, delay, expectError, runProcess, type Pair } from './helpers';
 
@@ -325,5 +327,67 @@ describe('closed and non-TCP sockets', () => {
     client.connect(path); // a pipe: the pending TCP option cannot apply
     expect((await error as NodeJS.ErrnoException).code).toBe('ERR_INVALID_HANDLE_TYPE');
     server.close();
+  });
+});
+
+describe('error objects, as Node makes its own', () => {
+  // What follows "Received" is Node's own wording for each kind of value
+  // (its ERR_INVALID_ARG_TYPE, checked against path.join() on Node 24).
+  it('ERR_INVALID_ARG_TYPE describes what it received as Node does', () => {
+    const nested = Object.assign(Object.create(null), { a: { b: { c: 1 } } });
+    const cases: [unknown, string][] = [
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [function named() {}, 'function named'],
+      [Object.defineProperty(() => {}, 'name', { value: '' }), 'function <anonymous>'],
+      [new Map(), 'an instance of Map'],
+      [{}, 'an instance of Object'],
+      [nested, '[Object: null prototype]'], // no constructor: its tag only, not its contents
+      [3, 'type number (3)'],
+      [10n, 'type bigint (10n)'],
+      [Symbol('s'), 'type symbol (Symbol(s))'],
+      ['x'.repeat(26), `type string ('${'x'.repeat(26)}')`], // 28 characters: shown whole
+      ['x'.repeat(27), `type string ('${'x'.repeat(24)}...)`], // 29: cut to 25 and "..."
+    ];
+    for (const [value, shown] of cases) {
+      const error = invalidArgType('socket', 'an instance of net.Socket', value);
+      expect(error).toBeInstanceOf(TypeError);
+      expect(error.message).toBe(`The "socket" argument must be an instance of net.Socket. Received ${shown}`);
+    }
+  });
+
+  it('`code` is an own, enumerable, writable property, as on Node\'s errors', () => {
+    let nodes: NodeJS.ErrnoException | undefined;
+    try {
+      join(3 as unknown as string);
+    } catch (error) {
+      nodes = error as NodeJS.ErrnoException;
+    }
+    const expected = Object.getOwnPropertyDescriptor(nodes, 'code');
+    expect(expected).toEqual({ value: 'ERR_INVALID_ARG_TYPE', writable: true, enumerable: true, configurable: true });
+    for (const error of [invalidArgType('a', 'x', 1), invalidArgValue('a', 1, 'is x'), outOfRange('a', '>= 0', -1), socketClosed()])
+      expect(Object.getOwnPropertyDescriptor(error, 'code')).toEqual({ ...expected, value: error.code });
+    expect(JSON.parse(JSON.stringify(socketClosed()))).toEqual({ code: 'ERR_SOCKET_CLOSED' });
+  });
+
+  it('the other messages and codes', () => {
+    expect(invalidArgValue('how', { a: 1 }, "must be 'read', 'write' or 'both'"))
+      .toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: "The argument 'how' must be 'read', 'write' or 'both'. Received { a: 1 }" });
+    expect(outOfRange('seconds', '>= 0 and <= 10', -1))
+      .toMatchObject({ name: 'RangeError', code: 'ERR_OUT_OF_RANGE', message: 'The value of "seconds" is out of range. It must be >= 0 and <= 10. Received -1' });
+    expect(socketClosed()).toMatchObject({ name: 'Error', code: 'ERR_SOCKET_CLOSED', message: 'Socket is closed' });
+  });
+
+  it("system errors use libuv's names and descriptions; an unknown number says so", () => {
+    const ebadf = errnoOf('EBADF');
+    expect(ebadf).toBe(-constants.errno.EBADF); // libuv's numbers are POSIX's, negated
+    expect(systemError(ebadf, 'setsockopt')).toMatchObject({
+      code: 'EBADF', errno: ebadf, syscall: 'setsockopt', message: 'setsockopt EBADF: bad file descriptor',
+    });
+    expect(errnoOf('ECONNRESET')).toBe(-constants.errno.ECONNRESET);
+    expect(systemError(-99999, 'ioctl')).toMatchObject({
+      code: 'Unknown system error -99999', errno: -99999, syscall: 'ioctl', message: 'ioctl Unknown system error -99999: unknown error',
+    });
+    expect(() => errnoOf('ENOTANERROR')).toThrow('unknown system error ENOTANERROR');
   });
 });
