@@ -12,7 +12,7 @@ import {
   errnoOf, invalidArgType, invalidArgValue, outOfRange, socketClosed, systemError,
 } from '../dist/errors.js';
 import { native } from '../dist/native.js';
-import { connectPair, delay, expectError, runProcess, type Pair } from './helpers';
+import { connectPair, delay, expectError, runProcess, until, watchPeer, type Pair } from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -115,6 +115,18 @@ describe('argument errors', () => {
     const pending = new net.Socket();
     await refusals(pending);
     expect(getLinger(pending)).toEqual({ enabled: false, seconds: 0 });
+    // The full path takes the bound too (kept until connect), and words its refusals as Node does.
+    setLinger(pending, true, LINGER_MAX_SECONDS);
+    expect(getLinger(pending)).toEqual({ enabled: true, seconds: LINGER_MAX_SECONDS });
+    for (const target of [s, pending]) {
+      expect((await expectError(() => setLinger(target, 'yes' as never, 1), 'ERR_INVALID_ARG_TYPE')).message)
+        .toBe('The "enabled" argument must be of type boolean. Received type string (\'yes\')');
+      expect((await expectError(() => setLinger(target, true, '1' as never), 'ERR_INVALID_ARG_TYPE')).message)
+        .toBe('The "seconds" argument must be of type number. Received type string (\'1\')');
+      expect((await expectError(() => setLinger(target, true, LINGER_MAX_SECONDS + 1), 'ERR_OUT_OF_RANGE')).message)
+        .toBe(`The value of "seconds" is out of range. It must be an integer >= 0 && <= ${LINGER_MAX_SECONDS}. Received ${LINGER_MAX_SECONDS + 1}`);
+    }
+    pending.destroy();
   });
 
   it('a failing setsockopt or getsockopt is a system error with code, errno and syscall, on either path, and changes nothing', async () => {
@@ -160,6 +172,9 @@ describe('argument errors', () => {
     }
     const range = await expectError(() => gracefulShutdown(client, { timeout: -1 }), 'ERR_OUT_OF_RANGE');
     expect(range.message.startsWith('The value of "options.timeout" is out of range.'), range.message).toBe(true);
+    // The largest timer Node can arm is the bound.
+    expect((await expectError(() => gracefulShutdown(client, { timeout: 2 ** 31 }), 'ERR_OUT_OF_RANGE')).message)
+      .toBe('The value of "options.timeout" is out of range. It must be >= 0 && <= 2147483647. Received 2147483648');
     // No half-done effect: still open both ways, the peer got no FIN.
     expect(client.destroyed || client.writableEnded).toBe(false);
     client.write('still here');
@@ -169,6 +184,16 @@ describe('argument errors', () => {
     // closeSocket has no timeout (its wait is the linger): the key is not rejected, as Node does not reject unknown options.
     setLinger(client, true, 0);
     expect(await closeSocket(client, { timeout: 'soon' } as never)).toMatchObject({ type: 'abortive' });
+  });
+
+  it('a timeout of 2^31 - 1 ms (the largest Node timer) is accepted: the shutdown runs and the peer gets the FIN', async () => {
+    pair = await connectPair();
+    const { view } = watchPeer(pair.peer);
+    const result = gracefulShutdown(pair.client, { timeout: 2 ** 31 - 1 });
+    await until(() => view.ended, 5000, () => "the peer's 'end'");
+    expect(view.error).toBeNull();
+    pair.peer.end(); // the peer answers with its own FIN: the sequence completes
+    expect(await result).toMatchObject({ type: 'graceful', timedOut: false });
   });
 
   it("ERR_INVALID_ARG_VALUE for a bad 'how'", async () => {

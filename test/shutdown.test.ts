@@ -1,7 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { getTcpInfo, shutdown } from '../dist/index.js';
-import { connectPair, delay, expectError, waitForState, watchPeer, type Pair } from './helpers';
+import { errnoOf } from '../dist/errors.js';
+import { native } from '../dist/native.js';
+import {
+  acceptPython, connectPair, delay, expectError, fixtures, runPythonJson, until, waitForState, watchPeer, type Pair,
+} from './helpers';
 
 let pair: Pair | undefined;
 afterEach(async () => { await pair?.close(); pair = undefined; });
@@ -78,7 +84,9 @@ describe("shutdown(s, 'read')", () => {
     const view = watchPeer(peer);
     await delay(20);
     peer.write('too late');
-    expect((await clientError).code).toBe('ECONNRESET');
+    expect(await clientError).toMatchObject({
+      code: 'ECONNRESET', syscall: 'shutdown', message: 'Connection reset: data arrived after shutdown(read)',
+    });
     const seen = await view.done;
     expect(seen.outcome).toBe('RST');
   });
@@ -112,6 +120,106 @@ describe("shutdown(s, 'read')", () => {
   });
 });
 
+describe("shutdown(s, 'read'), more", () => {
+  it('data the kernel holds but Node has not read yet (a paused socket) resets the connection too', async () => {
+    const conn = await acceptPython({ send: 100 }); // Node never reads: pauseOnConnect
+    try {
+      const fd = (conn.socket as unknown as { _handle: { fd: number } })._handle.fd;
+      await until(() => native.readableBytes(fd) === 100, 5000, () => 'the 100 bytes in the kernel');
+      expect(conn.socket.readableLength).toBe(0); // none of it in Node's buffer
+      let ended = false;
+      conn.socket.on('end', () => { ended = true; });
+      const error = new Promise<NodeJS.ErrnoException>((resolve) => conn.socket.once('error', resolve));
+      shutdown(conn.socket, 'read');
+      expect((await error).code).toBe('ECONNRESET');
+      expect(ended).toBe(false); // reset at once: no clean 'end' first for data that was lost
+      conn.py.command('read');
+      conn.py.command('send 1');
+      expect(await conn.py.done).toMatchObject({ rst: true });
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('a second shutdown(read) does nothing: no error, and the write side still carries data and its FIN', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    const errors: unknown[] = [];
+    client.on('error', (e) => errors.push(e));
+    client.resume();
+    const ended = once(client, 'end');
+    shutdown(client, 'read');
+    shutdown(client, 'read');
+    await ended;
+    await delay(20);
+    expect(errors).toEqual([]);
+    const view = watchPeer(peer);
+    client.end('after both calls');
+    expect(await view.done).toMatchObject({ bytes: 'after both calls'.length, ended: true, error: null });
+  });
+
+  it('a failing FIONREAD is a system error (syscall ioctl) and the socket is left as it was', async () => {
+    pair = await connectPair();
+    const { client, peer } = pair;
+    const real = native.readableBytes;
+    native.readableBytes = () => errnoOf('EBADF');
+    try {
+      const error = await expectError(() => shutdown(client, 'read'), 'EBADF');
+      expect(error).toMatchObject({ syscall: 'ioctl', errno: errnoOf('EBADF') });
+    } finally {
+      native.readableBytes = real;
+    }
+    const got = new Promise<string>((resolve) => client.once('data', (d) => resolve(String(d))));
+    peer.write('still read');
+    expect(await got).toBe('still read'); // reading was not shut down
+  });
+});
+
+describe("shutdown(s, 'write') on TLS", () => {
+  // The FIN has to come after TLS's close_notify: a python ssl client that
+  // gets a bare FIN raises SSLEOFError ("EOF occurred in violation of protocol").
+  const CLIENT = String.raw`
+import json, socket, ssl, sys
+# suppress_ragged_eofs=False: a FIN without close_notify raises instead of reading as b''
+s = ssl._create_unverified_context().wrap_socket(
+    socket.create_connection(('127.0.0.1', int(sys.argv[1]))), suppress_ragged_eofs=False)
+s.sendall(b'go') # the server answers this: the handshake is over on both sides
+got = b''
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            end = 'close_notify'; break
+        got += d
+except ssl.SSLEOFError:
+    end = 'EOF without close_notify'
+except ConnectionResetError:
+    end = 'RST'
+print(json.dumps(dict(end=end, data=got.decode())))
+`;
+
+  for (const sent of ['', 'last words']) {
+    it(`sends close_notify, then the FIN${sent ? ', after the data' : ' (nothing written first)'}`, async () => {
+      const server = tls.createServer({ ...fixtures, allowHalfOpen: true });
+      server.on('secureConnection', (socket: tls.TLSSocket) => {
+        socket.once('data', () => {
+          if (sent) socket.write(sent);
+          shutdown(socket, 'write');
+        });
+        socket.on('end', () => socket.end());
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      try {
+        const seen = await runPythonJson(CLIENT, [(server.address() as net.AddressInfo).port], 15_000);
+        expect(seen).toEqual({ end: 'close_notify', data: sent });
+      } finally {
+        server.close();
+      }
+    });
+  }
+});
+
 describe("shutdown(s, 'both')", () => {
   it('every byte then FIN to the peer, local end; late data from the peer is reset', async () => {
     pair = await connectPair();
@@ -138,7 +246,8 @@ describe("shutdown(s, 'both')", () => {
 describe('shutdown errors', () => {
   it('refuses a bad how and an unconnected socket', async () => {
     pair = await connectPair();
-    await expectError(() => shutdown(pair!.client, 'sideways' as 'read'), 'ERR_INVALID_ARG_VALUE');
+    const how = await expectError(() => shutdown(pair!.client, 'sideways' as 'read'), 'ERR_INVALID_ARG_VALUE');
+    expect(how.message).toBe("The argument 'how' must be one of: 'read', 'write', 'both'. Received 'sideways'");
     await expectError(() => shutdown(pair!.client, undefined as unknown as 'read'), 'ERR_INVALID_ARG_VALUE');
     const { Socket } = await import('node:net');
     const error = await expectError(() => shutdown(new Socket(), 'write'), 'ENOTCONN');
