@@ -212,16 +212,29 @@ describe('relay()', () => {
     }
   });
 
-  it('validates its arguments with Node error codes before any effect', async () => {
+  it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
-    await expect(relay(1 as never, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
-    await expect(relay(s, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     const t = new net.Socket();
-    await expect(relay(s, t, { idleTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
-    await expect(relay(s, t, { signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
-    await expect(relay(s, t, 5 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(relay(1 as never, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^The "a" argument must be /) });
+    await expect(relay(s, 1 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^The "b" argument must be /) });
+    await expect(relay(s, s)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE', message: "The argument 'b' must be a different socket from a. Received '<the same socket as a>'",
+    });
+    await expect(relay(s, t, { idleTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.idleTimeout"') });
+    await expect(relay(s, t, { flushTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.flushTimeout"') });
+    await expect(relay(s, t, { flushTimeout: '1' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.flushTimeout"') });
+    await expect(relay(s, t, { signal: {} as never })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: 'The "options.signal" argument must be an instance of AbortSignal. Received an instance of Object',
+    });
+    for (const options of [5, null]) {
+      // Settles at once (a relay started on two unconnected sockets would stay pending).
+      const settled = await Promise.race([relay(s, t, options as never).catch((e: unknown) => e), delay(1000).then(() => 'pending')]);
+      expect(settled).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^The "options" argument must be of type object\. Received /) });
+    }
     expect(s.allowHalfOpen).toBe(false);
+    expect(t.allowHalfOpen).toBe(false);
     s.destroy();
     await expect(relay(s, t)).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+    t.destroy();
   });
 });
