@@ -447,9 +447,10 @@ function direction(from: Side, src: net.Socket, dst: net.Socket, cut: Direction[
   return { from, src, dst, cut, bytes: 0, ending: null, done: false, held: [], heldBytes: 0, timer: undefined };
 }
 
-/** Every byte written to `socket` has left Node and libuv and been acknowledged by its peer. */
+/** Every byte (and a FIN passed on) written to `socket` has left Node and libuv and been acknowledged by its peer. */
 function flushed(socket: net.Socket): boolean {
-  if (socket.writableLength > 0) return false;
+  // A FIN passed on (end()) that libuv has not yet sent would be lost to the RST.
+  if (socket.writableLength > 0 || (socket.writableEnded && !socket.writableFinished)) return false;
   try {
     const handle = tcpHandleOf(socket) as { writeQueueSize?: number };
     if ((handle.writeQueueSize ?? 0) > 0) return false;

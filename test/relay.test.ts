@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { relay, type RelayResult } from '../dist/index.js';
+import { relayWithFaults, type RelayFaults } from '../dist/relay.js';
 import { delay, fixtures, pyEnd, until, type PyEnd } from './helpers';
 
 interface Relayed {
@@ -21,7 +22,11 @@ function naive(a: net.Socket, b: net.Socket): Promise<null> {
 }
 
 /** python client -> node server (a) | relay | node client (b) -> python target. */
-async function relayed(options: { host?: string; naive?: boolean; idleTimeout?: number; signal?: AbortSignal; rcvbuf?: number } = {}): Promise<Relayed> {
+async function relayed(options: {
+  host?: string; naive?: boolean; idleTimeout?: number; signal?: AbortSignal; rcvbuf?: number; flushTimeout?: number;
+  /** Faults as socket-linger proxy injects them (a is the client, b the target). */
+  faults?: RelayFaults;
+} = {}): Promise<Relayed> {
   const host = options.host ?? '127.0.0.1';
   const target = pyEnd({ listen: true, host });
   const { port: targetPort } = await target.next('listening');
@@ -34,7 +39,9 @@ async function relayed(options: { host?: string; naive?: boolean; idleTimeout?: 
   const b = net.connect(targetPort as number, host);
   await once(b, 'connect');
   await Promise.all([client.next('connected'), target.next('connected')]);
-  const result = options.naive ? naive(a, b) : relay(a, b, { idleTimeout: options.idleTimeout, signal: options.signal });
+  const relayOptions = { idleTimeout: options.idleTimeout, signal: options.signal, flushTimeout: options.flushTimeout };
+  const result = options.naive ? naive(a, b)
+    : options.faults ? relayWithFaults(a, b, relayOptions, options.faults) : relay(a, b, relayOptions);
   return { client, target, a, b, result, server };
 }
 
@@ -210,6 +217,101 @@ describe('relay()', () => {
       expect(await result).toMatchObject({ aToB: { bytes: 5000, ending: 'FIN' }, bToA: { bytes: 200000, ending } });
       target.kill(); server.close(); client.destroy();
     }
+  });
+
+  it('a signal aborted before the call resets both sides at once', async () => {
+    const r = await relayed({ signal: AbortSignal.abort() });
+    try {
+      const [c, t] = await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect([c.bytes, t.bytes]).toEqual([0, 0]);
+      expect(await r.result).toMatchObject({ reason: 'aborted', by: null, aToB: { bytes: 0, ending: 'RST' }, bToA: { bytes: 0, ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
+  it('a fault after 0 bytes acts before any byte: RST to both, or a FIN to the client while it can still send', async () => {
+    const r = await relayed({ faults: { bToAAfter: { bytes: 0, then: 'RST' } } });
+    try {
+      const [c, t] = await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect([c.bytes, t.bytes]).toEqual([0, 0]);
+      expect(await r.result).toMatchObject({ reason: 'fault', bToA: { bytes: 0, ending: 'RST' }, aToB: { bytes: 0, ending: 'RST' } });
+    } finally { cleanup(r); }
+    const f = await relayed({ faults: { bToAAfter: { bytes: 0, then: 'FIN' } } });
+    try {
+      expect(await f.client.next('fin')).toMatchObject({ bytes: 0, rst: false });
+      f.client.command('send 2000'); f.client.command('shutwr');
+      expect(await f.target.next('fin')).toMatchObject({ bytes: 2000, ok: true, rst: false });
+    } finally { cleanup(f); }
+  });
+
+  it('a TLS error on one side (a client that speaks no TLS) resets the other side: reason error', async () => {
+    const target = pyEnd({ listen: true });
+    const { port } = await target.next('listening');
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const client = pyEnd({ port: (server.address() as net.AddressInfo).port });
+    const [raw] = (await accepted) as [net.Socket];
+    const a = new tls.TLSSocket(raw, { isServer: true, key: fixtures.key, cert: fixtures.cert });
+    const b = net.connect(port as number, '127.0.0.1');
+    await once(b, 'connect');
+    try {
+      const result = relay(a, b);
+      client.command('send 300');
+      expect(await target.next('rst')).toMatchObject({ bytes: 0 });
+      const r = await result;
+      expect(r).toMatchObject({ reason: 'error', by: 'a', aToB: { bytes: 0, ending: 'RST' }, bToA: { ending: 'RST' } });
+      expect((r.error as NodeJS.ErrnoException).code).toMatch(/^ERR_SSL_/);
+    } finally { client.kill(); target.kill(); server.close(); }
+  });
+
+  for (const [code, reason] of [['ECONNRESET', 'reset'], ['EPIPE', 'reset'], ['ECONNABORTED', 'reset'], ['ETIMEDOUT', 'error']] as const) {
+    it(`a side failing with ${code}: the other side gets every byte, then an RST (reason ${reason})`, async () => {
+      const r = await relayed();
+      try {
+        r.target.command('send 5000');
+        await until(() => r.b.bytesRead === 5000);
+        const error = Object.assign(new Error(`failed ${code}`), { code });
+        r.b.destroy(error);
+        expect(await r.client.next('rst')).toMatchObject({ bytes: 5000, ok: true });
+        expect(await r.result).toMatchObject({ reason, by: 'b', error, bToA: { bytes: 5000, ending: 'RST' }, aToB: { ending: 'RST' } });
+      } finally { cleanup(r); }
+    });
+  }
+
+  it('the application destroys one side: the other gets every byte it sent, then a FIN; what it sends next is refused', async () => {
+    const r = await relayed();
+    try {
+      r.client.command('send 3000');
+      await until(() => r.a.bytesRead === 3000);
+      r.a.destroy();
+      const seen = await Promise.race([r.target.next('fin'), r.target.next('rst')]);
+      expect(seen).toMatchObject({ event: 'fin', bytes: 3000, ok: true });
+      expect(await r.result).toMatchObject({ aToB: { bytes: 3000, ending: 'FIN' }, bToA: { bytes: 0, ending: 'RST' }, reason: 'reset', by: null, error: null });
+      // Nothing can reach the client any more: the target was reset after its FIN.
+      r.target.command('send 100000');
+      expect(await r.target.next('rst')).toMatchObject({ bytes: 3000 });
+    } finally { cleanup(r); }
+  });
+
+  it('flushTimeout: the RST toward a client that never reads waits that long, then goes anyway', async () => {
+    const r = await relayed({ flushTimeout: 400, rcvbuf: 4096 });
+    try {
+      r.client.command('pause');
+      // Little enough that the relay takes all of it (it keeps reading the
+      // target, so it sees the RST), more than the client's window holds.
+      r.target.command('send 20000');
+      await until(() => r.b.bytesRead === 20000);
+      await delay(100);
+      const started = Date.now();
+      r.target.command('reset');
+      const result = await Promise.race([r.result, delay(5000).then(() => null)]);
+      expect(result).toMatchObject({ reason: 'reset', by: 'b', bToA: { ending: 'RST' } });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      r.client.command('resume');
+      const seen = await r.client.next('rst');
+      expect(seen.bytes).toBeLessThan(result!.bToA.bytes);
+    } finally { cleanup(r); }
   });
 
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
