@@ -63,6 +63,8 @@ describe('relay()', () => {
       const result = (await r.result)!;
       expect(result).toMatchObject({ aToB: { bytes: 100000, ending: 'FIN' }, bToA: { bytes: 300000, ending: 'FIN' }, reason: 'closed', by: null });
       expect(result.elapsedMs).toBeGreaterThan(0);
+      // It resolves once both sockets are closed.
+      expect(r.a.destroyed && r.b.destroyed).toBe(true);
     } finally { cleanup(r); }
   });
 
@@ -279,20 +281,27 @@ describe('relay()', () => {
     });
   }
 
-  it('the application destroys one side: the other gets every byte it sent, then a FIN; what it sends next is refused', async () => {
-    const r = await relayed();
-    try {
-      r.client.command('send 3000');
-      await until(() => r.a.bytesRead === 3000);
-      r.a.destroy();
-      const seen = await Promise.race([r.target.next('fin'), r.target.next('rst')]);
-      expect(seen).toMatchObject({ event: 'fin', bytes: 3000, ok: true });
-      expect(await r.result).toMatchObject({ aToB: { bytes: 3000, ending: 'FIN' }, bToA: { bytes: 0, ending: 'RST' }, reason: 'reset', by: null, error: null });
-      // Nothing can reach the client any more: the target was reset after its FIN.
-      r.target.command('send 100000');
-      expect(await r.target.next('rst')).toMatchObject({ bytes: 3000 });
-    } finally { cleanup(r); }
-  });
+  for (const side of ['a', 'b'] as const) {
+    it(`the application destroys ${side}: the other end gets every byte it sent, then a FIN; what it sends next is refused`, async () => {
+      const r = await relayed();
+      try {
+        // from: the end whose socket the application destroys; to: the other end.
+        const [from, to, socket] = side === 'a' ? [r.client, r.target, r.a] : [r.target, r.client, r.b];
+        from.command('send 3000');
+        await until(() => socket.bytesRead === 3000);
+        socket.destroy();
+        const seen = await Promise.race([to.next('fin'), to.next('rst')]);
+        expect(seen).toMatchObject({ event: 'fin', bytes: 3000, ok: true });
+        const result = await r.result;
+        const [sent, other] = side === 'a' ? ['aToB', 'bToA'] as const : ['bToA', 'aToB'] as const;
+        expect(result).toMatchObject({ [sent]: { bytes: 3000, ending: 'FIN' }, [other]: { bytes: 0, ending: 'RST' }, reason: 'reset', by: null, error: null });
+        expect(r.a.destroyed && r.b.destroyed).toBe(true);
+        // Nothing can reach the destroyed side any more: the other end was reset after its FIN.
+        to.command('send 100000');
+        expect(await to.next('rst')).toMatchObject({ bytes: 3000 });
+      } finally { cleanup(r); }
+    });
+  }
 
   it('flushTimeout: the RST toward a client that never reads waits that long, then goes anyway', async () => {
     const r = await relayed({ flushTimeout: 400, rcvbuf: 4096 });
