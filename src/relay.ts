@@ -100,6 +100,8 @@ interface Direction {
   held: { at: number; chunk: Buffer | null }[];
   heldBytes: number;
   timer: NodeJS.Timeout | undefined;
+  /** Latency fault: the source is paused until the destination's 'drain'. */
+  awaitingDrain: boolean;
 }
 
 /**
@@ -250,8 +252,24 @@ class Relay {
         d.dst.write(chunk);
       }
     }
-    if (d.heldBytes <= LATENCY_HIGH_WATER && !d.done && !d.src.destroyed) d.src.resume();
+    this.resumeHeld(d);
     if (d.held.length > 0) d.timer = setTimeout(() => this.release(d), Math.max(0, d.held[0].at - now));
+  }
+
+  /** Latency fault: the source reads again while little is held and the destination takes more (its backpressure). */
+  private resumeHeld(d: Direction): void {
+    if (d.heldBytes > LATENCY_HIGH_WATER || d.done || d.src.destroyed) return;
+    if (!d.dst.writableNeedDrain) {
+      d.src.resume();
+      return;
+    }
+    d.src.pause();
+    if (d.awaitingDrain) return;
+    d.awaitingDrain = true;
+    d.dst.once('drain', () => {
+      d.awaitingDrain = false;
+      this.resumeHeld(d);
+    });
   }
 
   /** The source's end of stream: its FIN, or (Node may report one so) its RST: the kernel tells. */
@@ -444,7 +462,7 @@ class Relay {
 }
 
 function direction(from: Side, src: net.Socket, dst: net.Socket, cut: Direction['cut']): Direction {
-  return { from, src, dst, cut, bytes: 0, ending: null, done: false, held: [], heldBytes: 0, timer: undefined };
+  return { from, src, dst, cut, bytes: 0, ending: null, done: false, held: [], heldBytes: 0, timer: undefined, awaitingDrain: false };
 }
 
 /** Every byte (and a FIN passed on) written to `socket` has left Node and libuv and been acknowledged by its peer. */

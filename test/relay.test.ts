@@ -323,6 +323,36 @@ describe('relay()', () => {
     } finally { cleanup(r); }
   });
 
+  it('latency fault: every byte arrives, in order, no sooner than the latency; each FIN after its bytes', async () => {
+    const r = await relayed({ faults: { latencyMs: 150 } });
+    try {
+      const started = Date.now();
+      r.target.command('send 200000'); r.target.command('shutwr');
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 200000, ok: true, rst: false });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+      r.client.command('send 3000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 3000, ok: true, rst: false });
+      r.client.command('quit'); r.target.command('quit');
+      expect(await r.result).toMatchObject({ aToB: { bytes: 3000, ending: 'FIN' }, bToA: { bytes: 200000, ending: 'FIN' }, reason: 'closed' });
+    } finally { cleanup(r); }
+  });
+
+  it('latency fault with a client that does not read: the relay stops reading the target (memory stays bounded)', async () => {
+    const r = await relayed({ faults: { latencyMs: 20 } });
+    try {
+      const N = 64 * 1024 * 1024;
+      r.client.command('pause');
+      r.target.command(`send ${N}`);
+      await delay(1500);
+      // What the relay holds: its latency queue and Node's buffer toward the client.
+      expect(r.b.bytesRead - r.a.bytesWritten + r.a.writableLength).toBeLessThan(8 * 1024 * 1024);
+      expect(r.b.bytesRead).toBeLessThan(N / 2);
+      r.client.command('resume');
+      r.target.command('shutwr');
+      expect(await r.client.next('fin', 60_000)).toMatchObject({ bytes: N, ok: true });
+    } finally { cleanup(r); }
+  }, 90_000);
+
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
     const t = new net.Socket();
