@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
-import { relay, type RelayResult } from '../dist/index.js';
+import { relay, setLinger, type RelayResult } from '../dist/index.js';
 import { relayWithFaults, type RelayFaults } from '../dist/relay.js';
 import { delay, fixtures, pyEnd, until, type PyEnd } from './helpers';
 
@@ -356,6 +356,48 @@ describe('relay()', () => {
       expect(await r.client.next('fin', 60_000)).toMatchObject({ bytes: N, ok: true });
     } finally { cleanup(r); }
   }, 90_000);
+
+  for (const linger of [0, 2] as const) {
+    it(`lingerCloseA with SO_LINGER {on, ${linger}}: the target's FIN reaches the client as ${linger ? 'a FIN (it acknowledges)' : 'an RST'} after every byte`, async () => {
+      const r = await relayed({ faults: { lingerCloseA: true } });
+      try {
+        setLinger(r.a, true, linger);
+        r.target.command('send 40000'); r.target.command('shutwr');
+        const seen = await Promise.race([r.client.next('fin'), r.client.next('rst')]);
+        expect(seen).toMatchObject({ event: linger ? 'fin' : 'rst', bytes: 40000, ok: true });
+        if (linger) r.client.command('shutwr');
+        const result = await r.result;
+        expect(result).toMatchObject({ bToA: { bytes: 40000, ending: linger ? 'FIN' : 'RST' } });
+        expect(r.a.destroyed && r.b.destroyed).toBe(true);
+      } finally { cleanup(r); }
+    });
+  }
+
+  it('delayCloseA holds back a FIN toward the client', async () => {
+    const r = await relayed({ faults: { delayCloseA: 600 } });
+    try {
+      r.target.command('send 1000'); r.target.command('shutwr');
+      await until(() => r.b.readableEnded);
+      const started = Date.now();
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 1000, ok: true });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    } finally { cleanup(r); }
+  });
+
+  it("rstOnFinFromB: the target's FIN reaches a slow client as an RST after every byte; the target gets a FIN, and nothing the client sends after", async () => {
+    const r = await relayed({ faults: { rstOnFinFromB: true }, rcvbuf: 4096 });
+    try {
+      r.client.command('pause');
+      r.target.command('send 100000'); r.target.command('shutwr');
+      await until(() => r.b.readableEnded);
+      r.client.command('send 5000');
+      await until(() => r.a.bytesRead === 5000);
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 0, rst: false });
+      r.client.command('resume');
+      expect(await r.client.next('rst')).toMatchObject({ bytes: 100000, ok: true });
+      expect(await r.result).toMatchObject({ reason: 'fault', by: null, bToA: { bytes: 100000, ending: 'RST' }, aToB: { bytes: 0, ending: 'FIN' } });
+    } finally { cleanup(r); }
+  });
 
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
