@@ -373,6 +373,18 @@ describe('relay()', () => {
     });
   }
 
+  it('lingerCloseA changes only closes toward the client: a half-close toward the target stays a half-close', async () => {
+    const r = await relayed({ faults: { lingerCloseA: true } });
+    try {
+      setLinger(r.a, true, 2);
+      r.client.command('send 1000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 1000, ok: true });
+      r.target.command('send 30000'); r.target.command('shutwr');
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 30000, ok: true, rst: false });
+      expect(await r.result).toMatchObject({ aToB: { bytes: 1000, ending: 'FIN' }, bToA: { bytes: 30000, ending: 'FIN' }, reason: 'closed' });
+    } finally { cleanup(r); }
+  });
+
   it('delayCloseA holds back a FIN toward the client', async () => {
     const r = await relayed({ faults: { delayCloseA: 600 } });
     try {
