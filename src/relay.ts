@@ -185,6 +185,7 @@ class Relay {
     if (options.idleTimeout > 0) this.idleTimer = setTimeout(() => this.resetBoth('idle'), options.idleTimeout);
     if (options.signal) {
       if (options.signal.aborted) queueMicrotask(this.onAbort);
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: equivalent, a signal aborts once, and settleIfClosed() removes the listener
       else options.signal.addEventListener('abort', this.onAbort, { once: true });
     }
     for (const d of [this.aToB, this.bToA]) if (d.cut?.bytes === 0) this.cut(d);
