@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
-import { relay, type RelayResult } from '../dist/index.js';
+import { relay, setLinger, type RelayResult } from '../dist/index.js';
+import { relayWithFaults, type RelayFaults } from '../dist/relay.js';
 import { delay, fixtures, pyEnd, until, type PyEnd } from './helpers';
 
 interface Relayed {
@@ -21,7 +22,11 @@ function naive(a: net.Socket, b: net.Socket): Promise<null> {
 }
 
 /** python client -> node server (a) | relay | node client (b) -> python target. */
-async function relayed(options: { host?: string; naive?: boolean; idleTimeout?: number; signal?: AbortSignal; rcvbuf?: number } = {}): Promise<Relayed> {
+async function relayed(options: {
+  host?: string; naive?: boolean; idleTimeout?: number; signal?: AbortSignal; rcvbuf?: number; flushTimeout?: number;
+  /** Faults as socket-linger proxy injects them (a is the client, b the target). */
+  faults?: RelayFaults;
+} = {}): Promise<Relayed> {
   const host = options.host ?? '127.0.0.1';
   const target = pyEnd({ listen: true, host });
   const { port: targetPort } = await target.next('listening');
@@ -34,7 +39,9 @@ async function relayed(options: { host?: string; naive?: boolean; idleTimeout?: 
   const b = net.connect(targetPort as number, host);
   await once(b, 'connect');
   await Promise.all([client.next('connected'), target.next('connected')]);
-  const result = options.naive ? naive(a, b) : relay(a, b, { idleTimeout: options.idleTimeout, signal: options.signal });
+  const relayOptions = { idleTimeout: options.idleTimeout, signal: options.signal, flushTimeout: options.flushTimeout };
+  const result = options.naive ? naive(a, b)
+    : options.faults ? relayWithFaults(a, b, relayOptions, options.faults) : relay(a, b, relayOptions);
   return { client, target, a, b, result, server };
 }
 
@@ -56,6 +63,8 @@ describe('relay()', () => {
       const result = (await r.result)!;
       expect(result).toMatchObject({ aToB: { bytes: 100000, ending: 'FIN' }, bToA: { bytes: 300000, ending: 'FIN' }, reason: 'closed', by: null });
       expect(result.elapsedMs).toBeGreaterThan(0);
+      // It resolves once both sockets are closed.
+      expect(r.a.destroyed && r.b.destroyed).toBe(true);
     } finally { cleanup(r); }
   });
 
@@ -212,16 +221,219 @@ describe('relay()', () => {
     }
   });
 
-  it('validates its arguments with Node error codes before any effect', async () => {
+  it('a signal aborted before the call resets both sides at once', async () => {
+    const r = await relayed({ signal: AbortSignal.abort() });
+    try {
+      const [c, t] = await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect([c.bytes, t.bytes]).toEqual([0, 0]);
+      expect(await r.result).toMatchObject({ reason: 'aborted', by: null, aToB: { bytes: 0, ending: 'RST' }, bToA: { bytes: 0, ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
+  it('a fault after 0 bytes acts before any byte: RST to both, or a FIN to the client while it can still send', async () => {
+    const r = await relayed({ faults: { bToAAfter: { bytes: 0, then: 'RST' } } });
+    try {
+      const [c, t] = await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect([c.bytes, t.bytes]).toEqual([0, 0]);
+      expect(await r.result).toMatchObject({ reason: 'fault', bToA: { bytes: 0, ending: 'RST' }, aToB: { bytes: 0, ending: 'RST' } });
+    } finally { cleanup(r); }
+    const f = await relayed({ faults: { bToAAfter: { bytes: 0, then: 'FIN' } } });
+    try {
+      expect(await f.client.next('fin')).toMatchObject({ bytes: 0, rst: false });
+      f.client.command('send 2000'); f.client.command('shutwr');
+      expect(await f.target.next('fin')).toMatchObject({ bytes: 2000, ok: true, rst: false });
+    } finally { cleanup(f); }
+  });
+
+  it('a TLS error on one side (a client that speaks no TLS) resets the other side: reason error', async () => {
+    const target = pyEnd({ listen: true });
+    const { port } = await target.next('listening');
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection');
+    const client = pyEnd({ port: (server.address() as net.AddressInfo).port });
+    const [raw] = (await accepted) as [net.Socket];
+    const a = new tls.TLSSocket(raw, { isServer: true, key: fixtures.key, cert: fixtures.cert });
+    const b = net.connect(port as number, '127.0.0.1');
+    await once(b, 'connect');
+    try {
+      const result = relay(a, b);
+      client.command('send 300');
+      expect(await target.next('rst')).toMatchObject({ bytes: 0 });
+      const r = await result;
+      expect(r).toMatchObject({ reason: 'error', by: 'a', aToB: { bytes: 0, ending: 'RST' }, bToA: { ending: 'RST' } });
+      expect((r.error as NodeJS.ErrnoException).code).toMatch(/^ERR_SSL_/);
+    } finally { client.kill(); target.kill(); server.close(); }
+  });
+
+  for (const [code, reason] of [['ECONNRESET', 'reset'], ['EPIPE', 'reset'], ['ECONNABORTED', 'reset'], ['ETIMEDOUT', 'error']] as const) {
+    it(`a side failing with ${code}: the other side gets every byte, then an RST (reason ${reason})`, async () => {
+      const r = await relayed();
+      try {
+        r.target.command('send 5000');
+        await until(() => r.b.bytesRead === 5000);
+        const error = Object.assign(new Error(`failed ${code}`), { code });
+        r.b.destroy(error);
+        expect(await r.client.next('rst')).toMatchObject({ bytes: 5000, ok: true });
+        expect(await r.result).toMatchObject({ reason, by: 'b', error, bToA: { bytes: 5000, ending: 'RST' }, aToB: { ending: 'RST' } });
+      } finally { cleanup(r); }
+    });
+  }
+
+  for (const side of ['a', 'b'] as const) {
+    it(`the application destroys ${side}: the other end gets every byte it sent, then a FIN; what it sends next is refused`, async () => {
+      const r = await relayed();
+      try {
+        // from: the end whose socket the application destroys; to: the other end.
+        const [from, to, socket] = side === 'a' ? [r.client, r.target, r.a] : [r.target, r.client, r.b];
+        from.command('send 3000');
+        await until(() => socket.bytesRead === 3000);
+        socket.destroy();
+        const seen = await Promise.race([to.next('fin'), to.next('rst')]);
+        expect(seen).toMatchObject({ event: 'fin', bytes: 3000, ok: true });
+        const result = await r.result;
+        const [sent, other] = side === 'a' ? ['aToB', 'bToA'] as const : ['bToA', 'aToB'] as const;
+        expect(result).toMatchObject({ [sent]: { bytes: 3000, ending: 'FIN' }, [other]: { bytes: 0, ending: 'RST' }, reason: 'reset', by: null, error: null });
+        expect(r.a.destroyed && r.b.destroyed).toBe(true);
+        // Nothing can reach the destroyed side any more: the other end was reset after its FIN.
+        to.command('send 100000');
+        expect(await to.next('rst')).toMatchObject({ bytes: 3000 });
+      } finally { cleanup(r); }
+    });
+  }
+
+  it('flushTimeout: the RST toward a client that never reads waits that long, then goes anyway', async () => {
+    const r = await relayed({ flushTimeout: 400, rcvbuf: 4096 });
+    try {
+      r.client.command('pause');
+      // Little enough that the relay takes all of it (it keeps reading the
+      // target, so it sees the RST), more than the client's window holds.
+      r.target.command('send 20000');
+      await until(() => r.b.bytesRead === 20000);
+      await delay(100);
+      const started = Date.now();
+      r.target.command('reset');
+      const result = await Promise.race([r.result, delay(5000).then(() => null)]);
+      expect(result).toMatchObject({ reason: 'reset', by: 'b', bToA: { ending: 'RST' } });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      r.client.command('resume');
+      const seen = await r.client.next('rst');
+      expect(seen.bytes).toBeLessThan(result!.bToA.bytes);
+    } finally { cleanup(r); }
+  });
+
+  it('latency fault: every byte arrives, in order, no sooner than the latency; each FIN after its bytes', async () => {
+    const r = await relayed({ faults: { latencyMs: 1000 } });
+    try {
+      const started = Date.now();
+      r.target.command('send 200000'); r.target.command('shutwr');
+      await until(() => r.b.bytesRead === 200000);
+      // Read by the relay, not yet passed on: the client has nothing.
+      r.client.command('report');
+      expect(await r.client.next('report')).toMatchObject({ bytes: 0 });
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 200000, ok: true, rst: false });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+      r.client.command('send 3000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 3000, ok: true, rst: false });
+      r.client.command('quit'); r.target.command('quit');
+      expect(await r.result).toMatchObject({ aToB: { bytes: 3000, ending: 'FIN' }, bToA: { bytes: 200000, ending: 'FIN' }, reason: 'closed' });
+    } finally { cleanup(r); }
+  });
+
+  it('latency fault with a client that does not read: the relay stops reading the target (memory stays bounded)', async () => {
+    const r = await relayed({ faults: { latencyMs: 20 } });
+    try {
+      const N = 64 * 1024 * 1024;
+      r.client.command('pause');
+      r.target.command(`send ${N}`);
+      await delay(1500);
+      // What the relay holds: its latency queue and Node's buffer toward the client.
+      expect(r.b.bytesRead - r.a.bytesWritten + r.a.writableLength).toBeLessThan(8 * 1024 * 1024);
+      expect(r.b.bytesRead).toBeLessThan(N / 2);
+      r.client.command('resume');
+      r.target.command('shutwr');
+      expect(await r.client.next('fin', 60_000)).toMatchObject({ bytes: N, ok: true });
+    } finally { cleanup(r); }
+  }, 90_000);
+
+  for (const linger of [0, 2] as const) {
+    it(`lingerCloseA with SO_LINGER {on, ${linger}}: the target's FIN reaches the client as ${linger ? 'a FIN (it acknowledges)' : 'an RST'} after every byte`, async () => {
+      const r = await relayed({ faults: { lingerCloseA: true } });
+      try {
+        setLinger(r.a, true, linger);
+        r.target.command('send 40000'); r.target.command('shutwr');
+        const seen = await Promise.race([r.client.next('fin'), r.client.next('rst')]);
+        expect(seen).toMatchObject({ event: linger ? 'fin' : 'rst', bytes: 40000, ok: true });
+        if (linger) r.client.command('shutwr');
+        const result = await r.result;
+        expect(result).toMatchObject({ bToA: { bytes: 40000, ending: linger ? 'FIN' : 'RST' } });
+        expect(r.a.destroyed && r.b.destroyed).toBe(true);
+      } finally { cleanup(r); }
+    });
+  }
+
+  it('lingerCloseA changes only closes toward the client: a half-close toward the target stays a half-close', async () => {
+    const r = await relayed({ faults: { lingerCloseA: true } });
+    try {
+      setLinger(r.a, true, 2);
+      r.client.command('send 1000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 1000, ok: true });
+      r.target.command('send 30000'); r.target.command('shutwr');
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 30000, ok: true, rst: false });
+      expect(await r.result).toMatchObject({ aToB: { bytes: 1000, ending: 'FIN' }, bToA: { bytes: 30000, ending: 'FIN' }, reason: 'closed' });
+    } finally { cleanup(r); }
+  });
+
+  it('delayCloseA holds back a FIN toward the client', async () => {
+    const r = await relayed({ faults: { delayCloseA: 600 } });
+    try {
+      r.target.command('send 1000'); r.target.command('shutwr');
+      await until(() => r.b.readableEnded);
+      const started = Date.now();
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 1000, ok: true });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    } finally { cleanup(r); }
+  });
+
+  it("rstOnFinFromB: the target's FIN reaches a slow client as an RST after every byte; the target gets a FIN, and nothing the client sends after", async () => {
+    const r = await relayed({ faults: { rstOnFinFromB: true }, rcvbuf: 4096 });
+    try {
+      r.client.command('pause');
+      r.target.command('send 100000'); r.target.command('shutwr');
+      await until(() => r.b.readableEnded);
+      r.client.command('send 5000');
+      await until(() => r.a.bytesRead === 5000);
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 0, rst: false });
+      r.client.command('resume');
+      expect(await r.client.next('rst')).toMatchObject({ bytes: 100000, ok: true });
+      expect(await r.result).toMatchObject({ reason: 'fault', by: null, bToA: { bytes: 100000, ending: 'RST' }, aToB: { bytes: 0, ending: 'FIN' } });
+    } finally { cleanup(r); }
+  });
+
+  it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
-    await expect(relay(1 as never, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
-    await expect(relay(s, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     const t = new net.Socket();
-    await expect(relay(s, t, { idleTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
-    await expect(relay(s, t, { signal: {} as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
-    await expect(relay(s, t, 5 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(relay(1 as never, s)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^The "a" argument must be /) });
+    await expect(relay(s, 1 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^The "b" argument must be /) });
+    await expect(relay(s, s)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_VALUE', message: "The argument 'b' must be a different socket from a. Received '<the same socket as a>'",
+    });
+    await expect(relay(s, t, { idleTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.idleTimeout"') });
+    await expect(relay(s, t, { flushTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.flushTimeout"') });
+    await expect(relay(s, t, { flushTimeout: '1' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.flushTimeout"') });
+    await expect(relay(s, t, { signal: {} as never })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: 'The "options.signal" argument must be an instance of AbortSignal. Received an instance of Object',
+    });
+    for (const options of [5, null]) {
+      // Settles at once (a relay started on two unconnected sockets would stay pending).
+      const settled = await Promise.race([relay(s, t, options as never).catch((e: unknown) => e), delay(1000).then(() => 'pending')]);
+      expect(settled).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/^The "options" argument must be of type object\. Received /) });
+    }
     expect(s.allowHalfOpen).toBe(false);
+    expect(t.allowHalfOpen).toBe(false);
     s.destroy();
     await expect(relay(s, t)).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+    t.destroy();
   });
 });
