@@ -297,6 +297,39 @@ describe('closes of an HTTP/2 session: joins, deadlines and signals (python h2c 
     expect((await py.done()).how).toBe('reset');
   });
 
+  it('the app destroys the session during GOAWAY and aborts in the same tick: the close still ends (abortive, nothing delivered)', async () => {
+    const { port, sessions } = await h2Server(5000);
+    const py = pyH2(port, ['/slow']);
+    await py.next('open');
+    const controller = new AbortController();
+    const closing = gracefulShutdown(sessions[0], { timeout: 4000, signal: controller.signal });
+    await py.next('goaway');
+    // The socket is destroyed, its 'close' not emitted yet: the abort finds nothing left to reset.
+    sessions[0].destroy();
+    controller.abort();
+    expect(await closing).toMatchObject({ type: 'abortive', waited: true, timedOut: false, delivered: false });
+    expect(['fin', 'rst']).toContain((await py.done()).how);
+  });
+
+  it("an own socket.end (another library's wrapper) is called at the handover and left in place", async () => {
+    const { server, port, sessions } = await h2Server();
+    let calls = 0;
+    let real: net.Socket | undefined;
+    const wrapper = function (this: net.Socket, ...args: unknown[]) {
+      calls += 1;
+      return (net.Socket.prototype.end as (...a: unknown[]) => net.Socket).apply(this, args);
+    } as net.Socket['end'];
+    server.once('connection', (socket: net.Socket) => { real = socket; socket.end = wrapper; });
+    const py = pyH2(port, ['/']);
+    await py.next('open');
+    const result = await gracefulShutdown(sessions[0], { timeout: 3000 });
+    expect(result).toMatchObject({ type: 'graceful', delivered: true });
+    expect((await py.done()).how).toBe('fin');
+    // Node's end() at the handover went through it (the sequence may end() again, through it too).
+    expect(calls).toBeGreaterThanOrEqual(1);
+    expect(Object.prototype.hasOwnProperty.call(real, 'end') && real!.end === wrapper).toBe(true);
+  });
+
   it("after the handover (the server's FIN sent) the rest of the deadline applies: a client that never sends its FIN is reset at it", async () => {
     const { port, sessions } = await h2Server();
     const py = pyH2(port, ['/'], { hold: true });
