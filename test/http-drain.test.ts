@@ -279,6 +279,37 @@ describe('drainServer: arguments', () => {
     await expect(drainServer(server, { signal: 1 as unknown as AbortSignal })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
   });
 
+  it('the errors name the argument and what it must be', async () => {
+    await expect(drainServer({} as http.Server)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: expect.stringContaining('The "server" argument must be an instance of http.Server, https.Server, http2.Http2Server or http2.Http2SecureServer'),
+    });
+    const server = http.createServer();
+    for (const options of [null, 5, 'x'])
+      await expect(drainServer(server, options as never)).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('The "options" argument must be of type object'),
+      });
+    await expect(drainServer(server, { signal: 1 as unknown as AbortSignal })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('The "options.signal" argument must be an instance of AbortSignal'),
+    });
+    await expect(drainServer(server, { timeout: 'soon' as unknown as number })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.timeout"'),
+    });
+    await expect(drainServer(server, { timeout: 2 ** 31 })).rejects.toMatchObject({
+      code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.timeout"'),
+    });
+  });
+
+  it('options without a timeout (empty, or a signal only) drain with the default', async () => {
+    const server = http.createServer();
+    await listen(server);
+    expect(await drainServer(server, {})).toMatchObject({ connections: 0 });
+    const other = http.createServer();
+    await listen(other);
+    expect(await drainServer(other, { signal: new AbortController().signal })).toMatchObject({ connections: 0 });
+    expect(server.listening || other.listening).toBe(false);
+  });
+
   it('a server with no connections drains at once', async () => {
     const server = http.createServer();
     await listen(server);
