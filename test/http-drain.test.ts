@@ -207,6 +207,71 @@ except socket.timeout: print(json.dumps(dict(event='done', got='timeout')), flus
   });
 });
 
+// One connection (python raw socket): sends `send`, says 'sent'; reads to
+// the end: all bytes, and FIN or RST; or, with reset, resets the connection
+// on a line from stdin.
+const PY_ONE = String.raw`
+import json, socket, struct, sys
+cfg = json.loads(sys.argv[1])
+s = socket.create_connection(('127.0.0.1', cfg['port']))
+s.sendall(cfg['send'].encode())
+print(json.dumps(dict(event='sent')), flush=True)
+if cfg.get('reset'):
+    sys.stdin.readline(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, bytes(struct.pack('ii', 1, 0))); s.close()
+    print(json.dumps(dict(event='done', end='reset')), flush=True); sys.exit(0)
+s.settimeout(5); data = b''; end = 'timeout'
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: end = 'fin'; break
+        data += d
+except ConnectionResetError: end = 'rst'
+except socket.timeout: pass
+print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
+`;
+
+function pyOne(port: number, send: string, reset = false) {
+  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset })]);
+  cleanups.push(() => py.kill());
+  return py;
+}
+
+describe('drainServer: connections in other states (python raw sockets)', () => {
+  it('a keep-alive response whose headers went out before the drain: it completes, then the connection ends with a FIN', async () => {
+    const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+      res.writeHead(200, { 'Content-Length': 10 });
+      res.write('12345');
+      setTimeout(() => res.end('67890'), 300);
+    });
+    const port = await listen(server);
+    const py = pyOne(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await py.next('sent');
+    await delay(100);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 3000 }), py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 200[^]*\r\n\r\n1234567890$/);
+    // The headers were sent with keep-alive: no Connection: close could be added.
+    expect(String(seen.data).toLowerCase()).not.toContain('connection: close');
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0, delivered: 1 });
+  });
+
+  it('a client that resets the connection in the middle of its headers: counted then (abortive, not waited, not timed out), not at the deadline', async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', true);
+    await py.next('sent');
+    await delay(100);
+    const drained = drainServer(server, { timeout: 4000 });
+    await delay(100);
+    py.command('reset');
+    const result = await drained;
+    expect(result).toMatchObject({ connections: 1, graceful: 0, abortive: 1, timedOut: 0 });
+    expect(result.results[0]).toMatchObject({ type: 'abortive', waited: false, timedOut: false, delivered: null });
+    // The drain ended with the client's RST (a loose bound: well before the 4 s deadline).
+    expect(result.elapsedMs).toBeLessThan(3000);
+  });
+});
+
 describe('drainServer: Node clients', () => {
   it('http.Agent keep-alive sockets and an in-flight request: all graceful; the agent sees the FIN', async () => {
     const server = slowServer(300);
