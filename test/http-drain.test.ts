@@ -208,7 +208,8 @@ except socket.timeout: print(json.dumps(dict(event='done', got='timeout')), flus
 });
 
 // One connection (python raw socket): sends `send`, says 'sent'; reads to
-// the end: all bytes, and FIN or RST; or, with reset, resets the connection
+// the end: all bytes, and FIN or RST (with hold, after the FIN it keeps its
+// side open and watches for an RST); or, with reset, resets the connection
 // on a line from stdin.
 const PY_ONE = String.raw`
 import json, socket, struct, sys
@@ -227,11 +228,16 @@ try:
         data += d
 except ConnectionResetError: end = 'rst'
 except socket.timeout: pass
+if end == 'fin' and cfg.get('hold'):  # our side stays open: does an RST come later? (CLOSE_WAIT -> CLOSED)
+    import time
+    for _ in range(250):
+        if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[0] == 7: end = 'fin, then rst'; break
+        time.sleep(0.02)
 print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
 `;
 
-function pyOne(port: number, send: string, reset = false) {
-  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset })]);
+function pyOne(port: number, send: string, { reset = false, hold = false } = {}) {
+  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold })]);
   cleanups.push(() => py.kill());
   return py;
 }
@@ -255,10 +261,22 @@ describe('drainServer: connections in other states (python raw sockets)', () => 
     expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0, delivered: 1 });
   });
 
+  it("an idle keep-alive client that never sends its FIN: the server's FIN, then the RST at the deadline, counted timedOut", async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n', { hold: true });
+    await py.next('sent');
+    await delay(150);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 600 }), py.next('done')]);
+    expect(seen.end).toBe('fin, then rst');
+    expect(seen.data).toMatch(/fast$/);
+    expect(result).toMatchObject({ connections: 1, graceful: 0, abortive: 1, timedOut: 1 });
+  });
+
   it('a client that resets the connection in the middle of its headers: counted then (abortive, not waited, not timed out), not at the deadline', async () => {
     const server = slowServer(0);
     const port = await listen(server);
-    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', true);
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', { reset: true });
     await py.next('sent');
     await delay(100);
     const drained = drainServer(server, { timeout: 4000 });
