@@ -393,6 +393,18 @@ describe('drainServer: arguments', () => {
     expect(server.listening || other.listening).toBe(false);
   });
 
+  it("a server closed already: the drain does not close it again (no second 'close' event)", async () => {
+    const server = http.createServer();
+    await listen(server);
+    let closes = 0;
+    server.on('close', () => { closes += 1; });
+    server.close();
+    await once(server, 'close');
+    expect(await drainServer(server)).toMatchObject({ connections: 0 });
+    await delay(20);
+    expect(closes).toBe(1);
+  });
+
   it('a server with no connections drains at once', async () => {
     const server = http.createServer();
     await listen(server);
