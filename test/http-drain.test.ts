@@ -94,13 +94,17 @@ describe('drainServer: idle keep-alive connections (python raw sockets)', () => 
     const port = await listen(server);
     const py = pyKeepAlive(port, 20, 'after');
     await py.next('ready');
+    let dispatched = 0;
+    server.on('request', (req: http.IncomingMessage) => { if (req.url === '/second') dispatched += 1; });
     const drained = drainServer(server, { timeout: 5000 });
     py.command('go');
     const [result, done] = await Promise.all([drained, py.next('done')]);
     const seen = done.results as PyResult[];
     expect(seen.filter((r) => r.rst)).toEqual([]);
     expect(seen.every((r) => r.fin)).toBe(true);
-    // Each client got a response to its racing request or a FIN before any was read.
+    // The racing requests were read and discarded: none reached the app, none got a response.
+    expect(dispatched).toBe(0);
+    expect(seen.filter((r) => r.response)).toEqual([]);
     expect(result).toMatchObject({ connections: 20, graceful: 20, abortive: 0, timedOut: 0, delivered: 20 });
   });
 
