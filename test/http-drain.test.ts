@@ -94,13 +94,17 @@ describe('drainServer: idle keep-alive connections (python raw sockets)', () => 
     const port = await listen(server);
     const py = pyKeepAlive(port, 20, 'after');
     await py.next('ready');
+    let dispatched = 0;
+    server.on('request', (req: http.IncomingMessage) => { if (req.url === '/second') dispatched += 1; });
     const drained = drainServer(server, { timeout: 5000 });
     py.command('go');
     const [result, done] = await Promise.all([drained, py.next('done')]);
     const seen = done.results as PyResult[];
     expect(seen.filter((r) => r.rst)).toEqual([]);
     expect(seen.every((r) => r.fin)).toBe(true);
-    // Each client got a response to its racing request or a FIN before any was read.
+    // The racing requests were read and discarded: none reached the app, none got a response.
+    expect(dispatched).toBe(0);
+    expect(seen.filter((r) => r.response)).toEqual([]);
     expect(result).toMatchObject({ connections: 20, graceful: 20, abortive: 0, timedOut: 0, delivered: 20 });
   });
 
@@ -207,6 +211,89 @@ except socket.timeout: print(json.dumps(dict(event='done', got='timeout')), flus
   });
 });
 
+// One connection (python raw socket): sends `send`, says 'sent'; reads to
+// the end: all bytes, and FIN or RST (with hold, after the FIN it keeps its
+// side open and watches for an RST); or, with reset, resets the connection
+// on a line from stdin.
+const PY_ONE = String.raw`
+import json, socket, struct, sys
+cfg = json.loads(sys.argv[1])
+s = socket.create_connection(('127.0.0.1', cfg['port']))
+s.sendall(cfg['send'].encode())
+print(json.dumps(dict(event='sent')), flush=True)
+if cfg.get('reset'):
+    sys.stdin.readline(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, bytes(struct.pack('ii', 1, 0))); s.close()
+    print(json.dumps(dict(event='done', end='reset')), flush=True); sys.exit(0)
+s.settimeout(5); data = b''; end = 'timeout'
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: end = 'fin'; break
+        data += d
+except ConnectionResetError: end = 'rst'
+except socket.timeout: pass
+if end == 'fin' and cfg.get('hold'):  # our side stays open: does an RST come later? (CLOSE_WAIT -> CLOSED)
+    import time
+    for _ in range(250):
+        if s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)[0] == 7: end = 'fin, then rst'; break
+        time.sleep(0.02)
+print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
+`;
+
+function pyOne(port: number, send: string, { reset = false, hold = false } = {}) {
+  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold })]);
+  cleanups.push(() => py.kill());
+  return py;
+}
+
+describe('drainServer: connections in other states (python raw sockets)', () => {
+  it('a keep-alive response whose headers went out before the drain: it completes, then the connection ends with a FIN', async () => {
+    const server = http.createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
+      res.writeHead(200, { 'Content-Length': 10 });
+      res.write('12345');
+      setTimeout(() => res.end('67890'), 300);
+    });
+    const port = await listen(server);
+    const py = pyOne(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await py.next('sent');
+    await delay(100);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 3000 }), py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 200[^]*\r\n\r\n1234567890$/);
+    // The headers were sent with keep-alive: no Connection: close could be added.
+    expect(String(seen.data).toLowerCase()).not.toContain('connection: close');
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0, delivered: 1 });
+  });
+
+  it("an idle keep-alive client that never sends its FIN: the server's FIN, then the RST at the deadline, counted timedOut", async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n', { hold: true });
+    await py.next('sent');
+    await delay(150);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 600 }), py.next('done')]);
+    expect(seen.end).toBe('fin, then rst');
+    expect(seen.data).toMatch(/fast$/);
+    expect(result).toMatchObject({ connections: 1, graceful: 0, abortive: 1, timedOut: 1 });
+  });
+
+  it('a client that resets the connection in the middle of its headers: counted then (abortive, not waited, not timed out), not at the deadline', async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', { reset: true });
+    await py.next('sent');
+    await delay(100);
+    const drained = drainServer(server, { timeout: 4000 });
+    await delay(100);
+    py.command('reset');
+    const result = await drained;
+    expect(result).toMatchObject({ connections: 1, graceful: 0, abortive: 1, timedOut: 0 });
+    expect(result.results[0]).toMatchObject({ type: 'abortive', waited: false, timedOut: false, delivered: null });
+    // The drain ended with the client's RST (a loose bound: well before the 4 s deadline).
+    expect(result.elapsedMs).toBeLessThan(3000);
+  });
+});
+
 describe('drainServer: Node clients', () => {
   it('http.Agent keep-alive sockets and an in-flight request: all graceful; the agent sees the FIN', async () => {
     const server = slowServer(300);
@@ -277,6 +364,49 @@ describe('drainServer: arguments', () => {
     const server = http.createServer();
     await expect(drainServer(server, { timeout: -1 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
     await expect(drainServer(server, { signal: 1 as unknown as AbortSignal })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+  });
+
+  it('the errors name the argument and what it must be', async () => {
+    await expect(drainServer({} as http.Server)).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: expect.stringContaining('The "server" argument must be an instance of http.Server, https.Server, http2.Http2Server or http2.Http2SecureServer'),
+    });
+    const server = http.createServer();
+    for (const options of [null, 5, 'x'])
+      await expect(drainServer(server, options as never)).rejects.toMatchObject({
+        code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('The "options" argument must be of type object'),
+      });
+    await expect(drainServer(server, { signal: 1 as unknown as AbortSignal })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('The "options.signal" argument must be an instance of AbortSignal'),
+    });
+    await expect(drainServer(server, { timeout: 'soon' as unknown as number })).rejects.toMatchObject({
+      code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('"options.timeout"'),
+    });
+    await expect(drainServer(server, { timeout: 2 ** 31 })).rejects.toMatchObject({
+      code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('"options.timeout"'),
+    });
+  });
+
+  it('options without a timeout (empty, or a signal only) drain with the default', async () => {
+    const server = http.createServer();
+    await listen(server);
+    expect(await drainServer(server, {})).toMatchObject({ connections: 0 });
+    const other = http.createServer();
+    await listen(other);
+    expect(await drainServer(other, { signal: new AbortController().signal })).toMatchObject({ connections: 0 });
+    expect(server.listening || other.listening).toBe(false);
+  });
+
+  it("a server closed already: the drain does not close it again (no second 'close' event)", async () => {
+    const server = http.createServer();
+    await listen(server);
+    let closes = 0;
+    server.on('close', () => { closes += 1; });
+    server.close();
+    await once(server, 'close');
+    expect(await drainServer(server)).toMatchObject({ connections: 0 });
+    await delay(20);
+    expect(closes).toBe(1);
   });
 
   it('a server with no connections drains at once', async () => {
