@@ -54,6 +54,8 @@ if cfg.get('sendFirst'):
             n = s.send(block[:65536 if forever else min(todo, 65536)]); st['sent'] += n; todo -= n
         st['lastSendAtMs'] = ms()
     except OSError as e: fail(e)
+if cfg.get('shutWr'): s.shutdown(socket.SHUT_WR)
+if cfg.get('readAfterMs'): time.sleep(cfg['readAfterMs'] / 1000)
 s.setblocking(False)
 quiet_at = None
 deadline = t0 + cfg.get('timeoutMs', 15000) / 1000
@@ -108,6 +110,10 @@ interface RawConfig {
   sendFirst?: boolean;
   /** Go on (sending, or waiting quietly) after the server's FIN, which the lingering close sends first. */
   stayAfterFin?: boolean;
+  /** Half-close (SHUT_WR) once the head (and with sendFirst, the body) is sent. */
+  shutWr?: boolean;
+  /** Wait this long before the first read (and send) of the loop. */
+  readAfterMs?: number;
   timeoutMs?: number;
 }
 
@@ -428,10 +434,15 @@ describe('install, uninstall, options', () => {
   it('uninstall restores the default for new connections; a second install throws ERR_INVALID_STATE', async () => {
     const server = early413(4096);
     const uninstall = lingeringClose(server);
-    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_STATE',
+      message: 'lingeringClose() is installed on this server already: uninstall it first',
+    }));
     uninstall();
     uninstall(); // once is enough; again is harmless
     expect(server.listenerCount('clientError')).toBe(0);
+    expect(server.listenerCount('request')).toBe(1); // the handler's alone
+    expect(server.listenerCount('connection')).toBe(1); // node:http's own
     const port = await listen(server);
     const runs: Upload[] = [];
     for (let i = 0; i < 3; i++) runs.push(await upload(port, 64 * MiB));
@@ -439,6 +450,11 @@ describe('install, uninstall, options', () => {
     const again = lingeringClose(server, { lingeringTime: 10_000 });
     const run = await upload(port, 64 * MiB);
     expect(run).toMatchObject({ ok: true, status: 413, bytes: 4096 });
+    // The first uninstall, called once more, leaves the second install in place.
+    uninstall();
+    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    const still = await upload(port, 64 * MiB);
+    expect(still).toMatchObject({ ok: true, status: 413, bytes: 4096 });
     again();
     await close(server);
   });
@@ -461,6 +477,17 @@ describe('install, uninstall, options', () => {
     ];
     for (const [target, options, code] of bad)
       await expectError(() => lingeringClose(target as http.Server, options as object), code);
+    // The messages name the argument and what it must be, as Node's do.
+    const messages: [unknown, unknown, string][] = [
+      [{}, undefined, 'The "server" argument must be an instance of http.Server or https.Server. Received an instance of Object'],
+      [server, 'fast', 'The "options" argument must be of type object. Received type string (\'fast\')'],
+      [server, { lingeringTime: -1 }, '"options.lingeringTime"'],
+      [server, { lingeringTimeout: NaN }, '"options.lingeringTimeout"'],
+      [server, { maxBytes: '1mb' }, 'The "options.maxBytes" argument must be of type number. Received type string (\'1mb\')'],
+      [server, { maxBytes: -1 }, `The value of "options.maxBytes" is out of range. It must be an integer >= 0 && <= ${Number.MAX_SAFE_INTEGER}. Received -1`],
+    ];
+    for (const [target, options, message] of messages)
+      expect(() => lingeringClose(target as http.Server, options as object)).toThrow(message);
     expect(server.listenerCount('clientError')).toBe(0);
     expect(server.listenerCount('request')).toBe(0);
     expect(server.listenerCount('connection')).toBe(1); // node:http's own
