@@ -561,6 +561,39 @@ describe('clientError', () => {
     expect(seen.rstAtMs).toBeNull();
   });
 
+  // The parse error comes with the client's FIN (parser.finish()): nothing to linger for.
+  it('a client that half-closes inside its request head gets Node\'s 400 and a FIN', async () => {
+    const server = http.createServer((_req, res) => res.end());
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const port = await listen(server);
+    const seen = await raw({ port, head: 'GET / HTTP/1.1\r\nHost: x\r\n', shutWr: true, timeoutMs: 1500 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 400 Bad Request');
+    expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+  });
+
+  // Once the close began, the parser hears nothing more: not even the client's
+  // FIN inside the body, which would be a parse error for the user's listener.
+  it('a clientError listener of the user\'s hears nothing from a connection already closing', async () => {
+    const server = early413(1024);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const errors: string[] = [];
+    server.on('clientError', (error: Error & { code?: string }, socket: net.Socket) => {
+      errors.push(String(error.code));
+      socket.destroy();
+    });
+    const port = await listen(server);
+    // Sends 32 KiB of a 10 MiB body, reads the 413 to our FIN, then closes (a FIN).
+    const seen = await raw({ port, head: uploadHead(10 * MiB), body: 32 * 1024, timeoutMs: 3000 });
+    await delay(300);
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(1024);
+    expect(seen.rstAtMs).toBeNull();
+    expect(errors).toEqual([]);
+  });
+
   it('without lingeringClose, a client still sending gets an RST for its body', async () => {
     const server = http.createServer((_req, res) => res.end());
     const port = await listen(server);
