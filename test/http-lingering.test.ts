@@ -514,6 +514,31 @@ describe('the ways into the close', () => {
     await until(() => ended === 1, 3000, () => `'end' listener calls: ${ended}`);
     await close(server);
   });
+
+  // No TCP socket to linger on: node:http's own close runs, the client still gets its EOF.
+  it('a server on a Unix socket: a Connection: close response still ends with EOF', async () => {
+    const server = http.createServer(okClose);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const path = join(dir, 'http.sock');
+    server.listen(path);
+    await once(server, 'listening');
+    const seen = await runPythonJson<{ response: string; eof: boolean }>(String.raw`
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(2); s.connect(sys.argv[1])
+s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+data, eof = b'', False
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: eof = True; break
+        data += d
+except socket.timeout: pass
+print(json.dumps(dict(response=data.decode('latin1'), eof=eof)))
+`, [path], 10_000);
+    await close(server);
+    expect(seen.response).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+    expect(seen.eof).toBe(true);
+  });
 });
 
 describe('clientError', () => {
