@@ -10,21 +10,22 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lingeringClose, DEFAULT_LINGERING_MAX_BYTES } from '../dist/http.js';
-import { delay, expectError, fixtures, measureStall, runProcess, runPythonJson } from './helpers';
+import { delay, expectError, fixtures, measureStall, runProcess, runPythonJson, until } from './helpers';
 
 const MiB = 1024 * 1024;
 
 // Python's http.client sends the whole body before it reads the response.
 const PY_UPLOAD = String.raw`
 import http.client, json, ssl, sys
-port, size, secure = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == '1'
+port, size, secure, chunked = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == '1', sys.argv[4] == '1'
 body = b'u' * size
+if chunked: body = (b'u' * min(65536, size - i) for i in range(0, size, 65536))
 try:
     if secure:
         c = http.client.HTTPSConnection('127.0.0.1', port, timeout=15, context=ssl._create_unverified_context())
     else:
         c = http.client.HTTPConnection('127.0.0.1', port, timeout=15)
-    c.request('POST', '/upload', body=body, headers={'Content-Type': 'application/octet-stream'})
+    c.request('POST', '/upload', body=body, headers={'Content-Type': 'application/octet-stream'}, encode_chunked=chunked)
     r = c.getresponse(); data = r.read()
     print(json.dumps(dict(ok=True, status=r.status, bytes=len(data), error=None)))
 except Exception as e:
@@ -54,6 +55,9 @@ if cfg.get('sendFirst'):
             n = s.send(block[:65536 if forever else min(todo, 65536)]); st['sent'] += n; todo -= n
         st['lastSendAtMs'] = ms()
     except OSError as e: fail(e)
+if cfg.get('tail'): s.sendall(cfg['tail'].encode('latin1'))
+if cfg.get('shutWr'): s.shutdown(socket.SHUT_WR)
+if cfg.get('readAfterMs'): time.sleep(cfg['readAfterMs'] / 1000)
 s.setblocking(False)
 quiet_at = None
 deadline = t0 + cfg.get('timeoutMs', 15000) / 1000
@@ -86,6 +90,7 @@ st['status'] = resp.split(b'\r\n', 1)[0].decode('latin1')
 st['received'] = len(resp)
 head, _, body = resp.partition(b'\r\n\r\n')
 st['bodyBytes'] = len(body)
+st['text'] = resp[:8192].decode('latin1')
 print(json.dumps(st))
 `;
 
@@ -93,10 +98,12 @@ interface Upload { ok: boolean; status: number | null; bytes: number; error: str
 interface Raw {
   status: string; received: number; bodyBytes: number; sent: number;
   finAtMs: number | null; rstAtMs: number | null; sendError: string | null; lastSendAtMs: number | null;
+  /** The first 8 KiB received. */
+  text: string;
 }
 
-function upload(port: number, size: number, secure = false) {
-  return runPythonJson<Upload>(PY_UPLOAD, [port, size, secure ? 1 : 0], 30_000);
+function upload(port: number, size: number, secure = false, chunked = false) {
+  return runPythonJson<Upload>(PY_UPLOAD, [port, size, secure ? 1 : 0, chunked ? 1 : 0], 30_000);
 }
 
 interface RawConfig {
@@ -108,6 +115,12 @@ interface RawConfig {
   sendFirst?: boolean;
   /** Go on (sending, or waiting quietly) after the server's FIN, which the lingering close sends first. */
   stayAfterFin?: boolean;
+  /** Sent after the body, with sendFirst. */
+  tail?: string;
+  /** Half-close (SHUT_WR) once the head (and with sendFirst, the body) is sent. */
+  shutWr?: boolean;
+  /** Wait this long before the first read (and send) of the loop. */
+  readAfterMs?: number;
   timeoutMs?: number;
 }
 
@@ -187,6 +200,15 @@ describe('an early 413 with the request body unread (64 MiB)', () => {
       await close(server);
     });
   }
+
+  it('a chunked upload (no Content-Length): python http.client gets the whole 4 MiB 413', async () => {
+    const server = early413(4 * MiB);
+    lingeringClose(server, { lingeringTime: 10_000 });
+    const port = await listen(server);
+    const run = await upload(port, 64 * MiB, false, true);
+    expect(run, JSON.stringify(run)).toMatchObject({ ok: true, status: 413, bytes: 4 * MiB });
+    await close(server);
+  });
 
   it('https: python http.client and curl get the whole 413', async () => {
     const server = early413(64 * 1024, true);
@@ -379,9 +401,224 @@ describe('connections that are not closing', () => {
   });
 });
 
+describe('the ways into the close', () => {
+  const okClose: http.RequestListener = (_req, res) => {
+    res.writeHead(200, { 'Content-Length': 2, Connection: 'close' });
+    res.end('ok');
+  };
+
+  // No body to leave unread, but the client goes on sending (pipelined bytes):
+  // node:http's destroySoon() becomes the lingering close.
+  it('a GET answered with Connection: close while the client goes on sending: the response alone, a FIN, no RST', async () => {
+    const server = http.createServer(okClose);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 500 });
+    const port = await listen(server);
+    // The bytes come 300 ms after the GET: after the response, in no read of the parser's.
+    const seen = await raw({ port, head: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', body: 4 * MiB, readAfterMs: 300, stayAfterFin: true, timeoutMs: 3000 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 200 OK');
+    expect(seen.bodyBytes, JSON.stringify(seen)).toBe(2); // nothing after it (no 400 for the bytes that followed)
+    expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.sendError, JSON.stringify(seen)).toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+    expect(seen.sent).toBe(4 * MiB);
+  });
+
+  // The client half-closed: nothing to linger for, node:http's own close runs.
+  it('a client that half-closed after its GET gets the response and a FIN', async () => {
+    const server = http.createServer(okClose);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const port = await listen(server);
+    const seen = await raw({
+      port, head: 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', shutWr: true, timeoutMs: 1500,
+    });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 200 OK');
+    expect(seen.bodyBytes).toBe(2);
+    expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+  });
+
+  // A GET's close starts when its response is flushed (not when it is ended):
+  // lingeringTime does not run while the client has not read the response.
+  it('a 4 MiB response to a GET that the client reads late (after lingeringTime) arrives whole, no RST', async () => {
+    const body = Buffer.alloc(4 * MiB, 'r');
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Length': body.length, Connection: 'close' });
+      res.end(body);
+    });
+    lingeringClose(server, { lingeringTime: 500, lingeringTimeout: 500 });
+    const port = await listen(server);
+    const seen = await raw({ port, head: 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', readAfterMs: 1500, timeoutMs: 5000 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 200 OK');
+    expect(seen.bodyBytes, JSON.stringify({ ...seen, text: '' })).toBe(4 * MiB);
+    expect(seen.finAtMs).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+  });
+
+  it('a keep-alive response ended before its body came: the connection stays open for the next request', async () => {
+    const server = http.createServer((req, res) => res.end(req.url === '/second' ? 'second-response' : 'early'));
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 300 });
+    const port = await listen(server);
+    const seen = await raw({
+      port, head: uploadHead(MiB), body: MiB, sendFirst: true,
+      tail: 'GET /second HTTP/1.1\r\nHost: x\r\n\r\n', stayAfterFin: true, timeoutMs: 1500,
+    });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 200 OK');
+    expect(seen.text).toContain('second-response');
+    expect(seen.finAtMs).toBeNull(); // keep-alive: the server did not close
+  });
+
+  // What follows the request after the close began is discarded, not parsed:
+  // no second request reaches the handler, and no parse error destroys the socket.
+  it('bytes after the early-answered request are discarded: the handler sees one request, the client no RST', async () => {
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      requests++;
+      res.writeHead(413, { 'Content-Length': 3, Connection: 'close' });
+      res.end(req.url!.slice(0, 3));
+    });
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 500 });
+    const port = await listen(server);
+    const seen = await raw({
+      port, head: uploadHead(64 * 1024), body: 64 * 1024, sendFirst: true,
+      tail: 'GET /second HTTP/1.1\r\nHost: x\r\n\r\n', stayAfterFin: true, timeoutMs: 1500,
+    });
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(3);
+    expect(seen.rstAtMs).toBeNull();
+    expect(requests).toBe(1);
+    // In the same read as the head: the parser still has them when the close begins.
+    const late = await raw({
+      port, head: `${uploadHead(10)}0123456789GARBAGE\r\n\r\n`, body: 4 * MiB, stayAfterFin: true, timeoutMs: 3000,
+    });
+    await close(server);
+    expect(late.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(late.bodyBytes, JSON.stringify(late)).toBe(3);
+    expect(late.sendError, JSON.stringify(late)).toBeNull();
+    expect(late.rstAtMs).toBeNull();
+    expect(late.sent).toBe(4 * MiB);
+  });
+
+  it('the socket\'s own listeners stay: a server-side \'end\' listener sees the client\'s FIN during the close', async () => {
+    const server = early413(1024);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    let ended = 0;
+    server.on('connection', (socket: net.Socket) => socket.on('end', () => { ended++; }));
+    const port = await listen(server);
+    // Sends 32 KiB of a 10 MiB body, reads the 413 to our FIN, then closes (a FIN).
+    const seen = await raw({ port, head: uploadHead(10 * MiB), body: 32 * 1024, timeoutMs: 3000 });
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.finAtMs).not.toBeNull();
+    await until(() => ended === 1, 3000, () => `'end' listener calls: ${ended}`);
+    await close(server);
+  });
+
+  // No TCP socket to linger on: node:http's own close runs, the client still gets its EOF.
+  it('a server on a Unix socket: a Connection: close response still ends with EOF', async () => {
+    const server = http.createServer(okClose);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const path = join(dir, 'http.sock');
+    server.listen(path);
+    await once(server, 'listening');
+    const seen = await runPythonJson<{ response: string; eof: boolean }>(String.raw`
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.settimeout(2); s.connect(sys.argv[1])
+s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+data, eof = b'', False
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: eof = True; break
+        data += d
+except socket.timeout: pass
+print(json.dumps(dict(response=data.decode('latin1'), eof=eof)))
+`, [path], 10_000);
+    await close(server);
+    expect(seen.response).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+    expect(seen.eof).toBe(true);
+  });
+});
+
 describe('clientError', () => {
   // 20 KiB of header (over the 16 KiB default) and then 8 MiB more, all sent before reading.
   const oversized = `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(20 * 1024)}`;
+
+  it('a request timeout gets Node\'s 408, then a FIN, no RST', async () => {
+    const server = http.createServer({ requestTimeout: 400, headersTimeout: 400, connectionsCheckingInterval: 100 }, (_req, res) => res.end());
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 1000 });
+    const port = await listen(server);
+    const seen = await raw({ port, head: 'POST / HTTP/1.1\r\nHost: x\r\n', timeoutMs: 4000 });
+    await close(server);
+    expect(seen.status, JSON.stringify(seen)).toBe('HTTP/1.1 408 Request Timeout');
+    expect(seen.finAtMs).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+  });
+
+  it('a chunk extension over Node\'s limit gets Node\'s 413 while the client goes on sending', async () => {
+    const server = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end()); });
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 1000 });
+    const port = await listen(server);
+    const head = `POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=${'e'.repeat(20 * 1024)}`;
+    const seen = await raw({ port, head, body: 4 * MiB, sendFirst: true, timeoutMs: 5000 });
+    await close(server);
+    expect(seen.status, JSON.stringify(seen)).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.sendError).toBeNull();
+  });
+
+  // A response under way: an error status line would land in its body.
+  it('a parse error after the response head was sent: the client sees that response only, then the close', async () => {
+    const server = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('partial');
+      req.resume();
+    });
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 500 });
+    const port = await listen(server);
+    const head = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const seen = await raw({ port, head, tail: 'zz-not-a-chunk-size\r\n', sendFirst: true, stayAfterFin: true, timeoutMs: 2000 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 200 OK');
+    expect(seen.text).toContain('partial');
+    expect(seen.text).not.toContain('400 Bad Request');
+    expect(seen.finAtMs).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+  });
+
+  // The parse error comes with the client's FIN (parser.finish()): nothing to linger for.
+  it('a client that half-closes inside its request head gets Node\'s 400 and a FIN', async () => {
+    const server = http.createServer((_req, res) => res.end());
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const port = await listen(server);
+    const seen = await raw({ port, head: 'GET / HTTP/1.1\r\nHost: x\r\n', shutWr: true, timeoutMs: 1500 });
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 400 Bad Request');
+    expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
+    expect(seen.rstAtMs).toBeNull();
+  });
+
+  // Once the close began, the parser hears nothing more: not even the client's
+  // FIN inside the body, which would be a parse error for the user's listener.
+  it('a clientError listener of the user\'s hears nothing from a connection already closing', async () => {
+    const server = early413(1024);
+    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+    const errors: string[] = [];
+    server.on('clientError', (error: Error & { code?: string }, socket: net.Socket) => {
+      errors.push(String(error.code));
+      socket.destroy();
+    });
+    const port = await listen(server);
+    // Sends 32 KiB of a 10 MiB body, reads the 413 to our FIN, then closes (a FIN).
+    const seen = await raw({ port, head: uploadHead(10 * MiB), body: 32 * 1024, timeoutMs: 3000 });
+    await delay(300);
+    await close(server);
+    expect(seen.status).toBe('HTTP/1.1 413 Payload Too Large');
+    expect(seen.bodyBytes).toBe(1024);
+    expect(seen.rstAtMs).toBeNull();
+    expect(errors).toEqual([]);
+  });
 
   it('without lingeringClose, a client still sending gets an RST for its body', async () => {
     const server = http.createServer((_req, res) => res.end());
@@ -428,10 +665,15 @@ describe('install, uninstall, options', () => {
   it('uninstall restores the default for new connections; a second install throws ERR_INVALID_STATE', async () => {
     const server = early413(4096);
     const uninstall = lingeringClose(server);
-    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_STATE',
+      message: 'lingeringClose() is installed on this server already: uninstall it first',
+    }));
     uninstall();
     uninstall(); // once is enough; again is harmless
     expect(server.listenerCount('clientError')).toBe(0);
+    expect(server.listenerCount('request')).toBe(1); // the handler's alone
+    expect(server.listenerCount('connection')).toBe(1); // node:http's own
     const port = await listen(server);
     const runs: Upload[] = [];
     for (let i = 0; i < 3; i++) runs.push(await upload(port, 64 * MiB));
@@ -439,6 +681,11 @@ describe('install, uninstall, options', () => {
     const again = lingeringClose(server, { lingeringTime: 10_000 });
     const run = await upload(port, 64 * MiB);
     expect(run).toMatchObject({ ok: true, status: 413, bytes: 4096 });
+    // The first uninstall, called once more, leaves the second install in place.
+    uninstall();
+    expect(() => lingeringClose(server)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    const still = await upload(port, 64 * MiB);
+    expect(still).toMatchObject({ ok: true, status: 413, bytes: 4096 });
     again();
     await close(server);
   });
@@ -461,6 +708,17 @@ describe('install, uninstall, options', () => {
     ];
     for (const [target, options, code] of bad)
       await expectError(() => lingeringClose(target as http.Server, options as object), code);
+    // The messages name the argument and what it must be, as Node's do.
+    const messages: [unknown, unknown, string][] = [
+      [{}, undefined, 'The "server" argument must be an instance of http.Server or https.Server. Received an instance of Object'],
+      [server, 'fast', 'The "options" argument must be of type object. Received type string (\'fast\')'],
+      [server, { lingeringTime: -1 }, '"options.lingeringTime"'],
+      [server, { lingeringTimeout: NaN }, '"options.lingeringTimeout"'],
+      [server, { maxBytes: '1mb' }, 'The "options.maxBytes" argument must be of type number. Received type string (\'1mb\')'],
+      [server, { maxBytes: -1 }, `The value of "options.maxBytes" is out of range. It must be an integer >= 0 && <= ${Number.MAX_SAFE_INTEGER}. Received -1`],
+    ];
+    for (const [target, options, message] of messages)
+      expect(() => lingeringClose(target as http.Server, options as object)).toThrow(message);
     expect(server.listenerCount('clientError')).toBe(0);
     expect(server.listenerCount('request')).toBe(0);
     expect(server.listenerCount('connection')).toBe(1); // node:http's own
