@@ -233,7 +233,7 @@ function detachParser(socket: HttpSocket): void {
   const parser = socket.parser;
   if (parser?._consumed) {
     parser.unconsume?.();
-    // Stryker disable next-line BooleanLiteral: true only makes node:http's freeParser() call parser.unconsume() once more, which returns at once for a parser that consumes no stream
+    // Stryker disable next-line BooleanLiteral: true only makes node:http's freeParser() call parser.unconsume() once more, which returns at once for a parser that consumes no stream (node_http_parser.cc, Unconsume: stream_ == nullptr)
     parser._consumed = false;
   }
   removeNamed(socket, 'data', 'bound socketOnData');
