@@ -411,6 +411,59 @@ describe('relay()', () => {
     } finally { cleanup(r); }
   });
 
+  it('a byte limit reached exactly at the end of a chunk acts then: the client gets every byte, then an RST, with the target still open', async () => {
+    const r = await relayed({ faults: { bToAAfter: { bytes: 1000, then: 'RST' } } });
+    try {
+      // The target sends exactly the limit and nothing after: no later chunk can trigger the cut.
+      r.target.command('send 1000');
+      const [c, t] = await Promise.all([r.client.next('rst'), r.target.next('rst')]);
+      expect(c).toMatchObject({ bytes: 1000, ok: true, fin: false });
+      expect(t).toMatchObject({ bytes: 0, fin: false });
+      expect(await r.result).toMatchObject({ reason: 'fault', bToA: { bytes: 1000, ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
+  it('a byte-limit RST after the client half-closed: the target got the FIN after every byte, then both are reset; aToB stays FIN', async () => {
+    const r = await relayed({ faults: { bToAAfter: { bytes: 1000, then: 'RST' } } });
+    try {
+      r.client.command('send 3000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 3000, ok: true, rst: false });
+      r.target.command('send 5000');
+      expect(await r.client.next('rst')).toMatchObject({ bytes: 1000, ok: true, fin: false });
+      expect(await r.result).toMatchObject({ reason: 'fault', aToB: { bytes: 3000, ending: 'FIN' }, bToA: { bytes: 1000, ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
+  it('idleTimeout after the client half-closed: the target got the FIN after every byte, then both are reset; aToB stays FIN', async () => {
+    const r = await relayed({ idleTimeout: 400 });
+    try {
+      r.client.command('send 2000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 2000, ok: true, rst: false });
+      expect(await r.client.next('rst')).toMatchObject({ bytes: 0, fin: false });
+      expect(await r.result).toMatchObject({ reason: 'idle', aToB: { bytes: 2000, ending: 'FIN' }, bToA: { bytes: 0, ending: 'RST' } });
+      // The target was reset too: its next send fails.
+      r.target.command('send 1');
+      expect(await r.target.next('rst')).toMatchObject({ bytes: 2000 });
+    } finally { cleanup(r); }
+  });
+
+  it("the client's RST after its own FIN: the target got the FIN after every byte, then (once the relay writes to the client) an RST; aToB stays FIN", async () => {
+    const r = await relayed();
+    try {
+      r.client.command('send 4000'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 4000, ok: true, rst: false });
+      r.client.command('reset');
+      await r.client.done;
+      // A half-closed socket nobody writes to does not see the RST (libuv stopped
+      // reading at the FIN): the target's next bytes make the relay write, and fail.
+      r.target.command('send 1000');
+      expect(await r.result).toMatchObject({ reason: 'reset', by: 'a', aToB: { bytes: 4000, ending: 'FIN' }, bToA: { ending: 'RST' } });
+      // The target was reset (not sent a FIN): its next send fails.
+      r.target.command('send 1');
+      expect(await r.target.next('rst')).toMatchObject({ bytes: 4000, fin: true });
+    } finally { cleanup(r); }
+  });
+
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
     const t = new net.Socket();
