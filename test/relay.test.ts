@@ -464,6 +464,29 @@ describe('relay()', () => {
     } finally { cleanup(r); }
   });
 
+  it('an abort while an RST waits for a target that does not read (the client already gone) resets the target now', async () => {
+    const controller = new AbortController();
+    const r = await relayed({ signal: controller.signal, flushTimeout: 60_000 });
+    try {
+      r.target.command('pause');
+      r.client.command('send 16000000');
+      await until(() => r.b.writableLength > 0 && r.a.bytesRead > 1_000_000, 10_000, () => `a read ${r.a.bytesRead}, b holds ${r.b.writableLength}`);
+      r.client.command('reset');
+      await r.client.done;
+      // The relay has stopped reading the client (backpressure): bytes toward it show it the RST.
+      r.target.command('send 100');
+      // The client's side is closed; the target's RST waits for bytes it will not read.
+      await until(() => r.a.destroyed, 10_000, () => 'a destroyed');
+      await delay(200);
+      controller.abort();
+      await delay(200);
+      // Still not reading: only a send shows the RST (a flushed-then-reset target would still be open).
+      r.target.command('send 1');
+      expect(await r.target.next('rst', 5000)).toMatchObject({ fin: false });
+      expect(await r.result).toMatchObject({ reason: 'aborted', by: null, aToB: { ending: 'RST' }, bToA: { ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
     const t = new net.Socket();
