@@ -159,6 +159,8 @@ class Relay {
   private readonly closed = { a: false, b: false };
   /** A side reset (by its peer or us) or failed: nothing more goes to it. */
   private readonly gone = { a: false, b: false };
+  /** resetAfterFlush() is waiting for the bytes toward this side. */
+  private readonly flushing = { a: false, b: false };
   private reason: RelayReason | null = null;
   private by: Side | null = null;
   private error: Error | null = null;
@@ -246,12 +248,14 @@ class Relay {
     const now = performance.now();
     while (d.held.length > 0 && d.held[0].at <= now) {
       const { chunk } = d.held.shift()!;
-      if (d.dst.destroyed || this.gone[d.dst === this.a ? 'a' : 'b']) continue;
+      if (chunk) d.heldBytes -= chunk.length;
+      const to: Side = d.dst === this.a ? 'a' : 'b';
+      // A side being reset after the flush still gets the bytes held for it
+      // (they came before the RST); a side gone otherwise gets nothing.
+      const flushing = chunk !== null && this.flushing[to] && !this.aborted();
+      if (d.dst.destroyed || (this.gone[to] && !flushing)) continue;
       if (chunk === null) this.closeToward(d.dst, 'FIN');
-      else {
-        d.heldBytes -= chunk.length;
-        d.dst.write(chunk);
-      }
+      else d.dst.write(chunk);
     }
     this.resumeHeld(d);
     // Stryker disable next-line MethodExpression: Math.min gives 0, so release() runs again every timer tick until the head is due: the same writes at the same times
@@ -349,6 +353,7 @@ class Relay {
   /** Resets `side` once Node's, libuv's and the kernel's buffers toward it are empty (or flushTimeout). */
   private resetAfterFlush(side: Side): void {
     this.gone[side] = true;
+    this.flushing[side] = true;
     const socket = this.socketOf(side);
     const incoming = this.from(side);
     incoming.done = true;

@@ -487,6 +487,18 @@ describe('relay()', () => {
     } finally { cleanup(r); }
   });
 
+  it('latency fault: the target resets while its bytes are held; the client gets every byte, then the RST', async () => {
+    const r = await relayed({ faults: { latencyMs: 500 }, flushTimeout: 4000 });
+    try {
+      r.target.command('send 5000');
+      await until(() => r.b.bytesRead === 5000);
+      r.target.command('reset');
+      // Before the fix: the held bytes were dropped, and the RST waited out flushTimeout.
+      expect(await r.client.next('rst', 3000)).toMatchObject({ bytes: 5000, ok: true, fin: false });
+      expect(await r.result).toMatchObject({ reason: 'reset', by: 'b', bToA: { bytes: 5000, ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
     const t = new net.Socket();
