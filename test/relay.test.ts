@@ -499,6 +499,17 @@ describe('relay()', () => {
     } finally { cleanup(r); }
   });
 
+  it('latency fault: the client resets while its bytes are held; the target gets every byte, then the RST', async () => {
+    const r = await relayed({ faults: { latencyMs: 500 }, flushTimeout: 4000 });
+    try {
+      r.client.command('send 7000');
+      await until(() => r.a.bytesRead === 7000);
+      r.client.command('reset');
+      expect(await r.target.next('rst', 3000)).toMatchObject({ bytes: 7000, ok: true, fin: false });
+      expect(await r.result).toMatchObject({ reason: 'reset', by: 'a', aToB: { bytes: 7000, ending: 'RST' } });
+    } finally { cleanup(r); }
+  });
+
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
     const t = new net.Socket();
