@@ -6,7 +6,8 @@ import * as tls from 'node:tls';
 import { once } from 'node:events';
 import { relay, setLinger, type RelayResult } from '../dist/index.js';
 import { relayWithFaults, type RelayFaults } from '../dist/relay.js';
-import { delay, fixtures, pyEnd, until, type PyEnd } from './helpers';
+import * as path from 'node:path';
+import { delay, fixtures, pyEnd, runProcess, until, type PyEnd } from './helpers';
 
 interface Relayed {
   client: PyEnd; target: PyEnd; a: net.Socket; b: net.Socket;
@@ -509,6 +510,36 @@ describe('relay()', () => {
       expect(await r.result).toMatchObject({ reason: 'reset', by: 'a', aToB: { bytes: 7000, ending: 'RST' } });
     } finally { cleanup(r); }
   });
+
+  // A Node child that relays one connection and must exit once it is over: a
+  // timer left behind (idleTimeout, the latency queue) would hold it for a minute.
+  const relayChild = (faults: string, body: string) => runProcess(process.execPath, ['-e', `
+    const net = require('node:net');
+    const { relayWithFaults } = require(${JSON.stringify(path.resolve(__dirname, '../dist/relay.js'))});
+    const target = net.createServer((t) => { ${body} });
+    target.listen(0, '127.0.0.1', () => {
+      const server = net.createServer((a) => {
+        const b = net.connect(target.address().port, '127.0.0.1', () => {
+          relayWithFaults(a, b, { idleTimeout: 60000 }, ${faults}).then((r) => {
+            console.log(JSON.stringify(r)); server.close(); target.close();
+          });
+        });
+      }).listen(0, '127.0.0.1', () => {
+        const c = net.connect(server.address().port, '127.0.0.1', () => c.end('x'));
+        c.on('data', () => {}); c.on('end', () => c.end()); c.on('error', () => {});
+      });
+    });`], 20_000);
+
+  it('a finished relay leaves no timer behind: its process exits (idleTimeout; a latency queue toward a target that reset)', async () => {
+    // Both ends close with FINs: the idle timer must go.
+    const fins = await relayChild('{}', "t.on('data', () => {}); t.on('end', () => t.end());");
+    expect(fins.code).toBe(0);
+    expect(JSON.parse(fins.stdout)).toMatchObject({ reason: 'closed', aToB: { bytes: 1, ending: 'FIN' } });
+    // The target resets while the client's byte waits 30 s in the latency queue.
+    const held = await relayChild('{ latencyMs: 30000 }', 'setTimeout(() => t.resetAndDestroy(), 200);');
+    expect(held.code).toBe(0);
+    expect(JSON.parse(held.stdout)).toMatchObject({ reason: 'reset', by: 'b' });
+  }, 60_000);
 
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
