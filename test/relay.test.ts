@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import { relay, setLinger, type RelayResult } from '../dist/index.js';
 import { relayWithFaults, type RelayFaults } from '../dist/relay.js';
 import * as path from 'node:path';
@@ -540,6 +540,20 @@ describe('relay()', () => {
     expect(held.code).toBe(0);
     expect(JSON.parse(held.stdout)).toMatchObject({ reason: 'reset', by: 'b' });
   }, 60_000);
+
+  it('a signal that never aborts: both FINs pass, and the relay leaves no listener on it', async () => {
+    const controller = new AbortController();
+    const r = await relayed({ signal: controller.signal });
+    try {
+      r.client.command('send 500'); r.client.command('shutwr');
+      expect(await r.target.next('fin')).toMatchObject({ bytes: 500, ok: true, rst: false });
+      r.target.command('shutwr');
+      expect(await r.client.next('fin')).toMatchObject({ bytes: 0, rst: false });
+      expect(await r.result).toMatchObject({ reason: 'closed' });
+      // A long-lived signal shared by many relays must not collect their listeners.
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    } finally { cleanup(r); }
+  });
 
   it('validates its arguments with Node error codes and messages that name them, before any effect', async () => {
     const s = new net.Socket();
