@@ -327,6 +327,7 @@ class Relay {
     d.done = true;
     d.ending = 'RST';
     const other = this.to(d.from);
+    // Stryker disable next-line BooleanLiteral: equivalent, this direction is from(d.dst), which resetAfterFlush() below marks done in the same tick
     other.done = true;
     other.ending ??= 'RST';
     this.gone[d.from] = true;
@@ -344,6 +345,7 @@ class Relay {
     const to = this.to(side);
     from.done = true;
     from.ending ??= 'RST';
+    // Stryker disable next-line BooleanLiteral: equivalent, to(side) is from(other): resetAfterFlush(other) below marks it done in the same tick, or it did already if other is gone
     to.done = true;
     to.ending ??= 'RST';
     const socket = this.socketOf(side);
@@ -357,6 +359,7 @@ class Relay {
     this.flushing[side] = true;
     const socket = this.socketOf(side);
     const incoming = this.from(side);
+    // Stryker disable next-line BooleanLiteral: equivalent, every caller (cut, onGone, onClose, rstOnFinFromB) has marked this direction done already in the same tick
     incoming.done = true;
     incoming.ending ??= 'RST';
     socket.resume();
