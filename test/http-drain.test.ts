@@ -417,3 +417,49 @@ describe('drainServer: arguments', () => {
     expect(server.listening).toBe(false);
   });
 });
+
+// A TLS client whose TCP connection is up but whose handshake has not run
+// yet: it says 'connected'; on 'go' (after the drain began) it does the
+// handshake, sends a keep-alive GET and reads to the end (FIN or RST).
+const PY_TLS_LATE = String.raw`
+import json, socket, ssl, sys
+port = int(sys.argv[1])
+raw = socket.create_connection(('127.0.0.1', port))
+print(json.dumps(dict(event='connected')), flush=True)
+sys.stdin.readline()
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(raw, server_hostname='x')
+s.sendall(b'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n')
+s.settimeout(5); data = b''; end = 'timeout'
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: end = 'fin'; break
+        data += d
+except (ConnectionResetError, ssl.SSLError) as e: end = 'rst'
+except socket.timeout: pass
+print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
+`;
+
+describe('drainServer: https connections still in their TLS handshake', () => {
+  it('a handshake finished during the drain: the drain waits for it, and the fresh connection ends with a FIN like any with no request yet', async () => {
+    const server = slowServer(0, () => https.createServer({ key: fixtures.key, cert: fixtures.cert }));
+    const port = await listen(server);
+    const py = jsonLinesChild('python3', ['-c', PY_TLS_LATE, String(port)]);
+    cleanups.push(() => py.kill());
+    await py.next('connected');
+    while ((await new Promise<number>((r) => server.getConnections((_, n) => r(n)))) === 0) await delay(10);
+    const drained = drainServer(server, { timeout: 5000 });
+    let finished = false;
+    void drained.then(() => { finished = true; });
+    await delay(100);
+    // The drain is still waiting for the connection in its handshake.
+    expect(finished).toBe(false);
+    py.command('go');
+    const [result, seen] = await Promise.all([drained, py.next('done')]);
+    // Before the fix the drain ended at once (connections: 0) and this client
+    // got a keep-alive response on a connection nobody closed.
+    expect(seen).toMatchObject({ end: 'fin', data: '' });
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+  });
+});

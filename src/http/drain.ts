@@ -58,6 +58,8 @@ interface HttpSocket extends net.Socket {
   _httpMessage?: http.ServerResponse | null;
   parser?: unknown;
   server?: net.Server;
+  /** A TLSSocket's TCP socket. */
+  _parent?: net.Socket | null;
 }
 
 /**
@@ -109,6 +111,8 @@ class Drain {
   /** Connections not handed to a close yet: reset at the deadline. */
   private readonly waiting = new Map<net.Socket, (result: CloseResult) => void>();
   private timer: NodeJS.Timeout | undefined;
+  /** An https server's TCP sockets found with their TLS handshake still running. */
+  private readonly handshaking = new Set<net.Socket>();
 
   constructor(private readonly server: net.Server, { timeout, signal }: { timeout: number; signal?: AbortSignal }) {
     this.deadline = this.start + timeout;
@@ -180,10 +184,16 @@ class Drain {
     // A TLS server's live handles are the TCP sockets under its TLSSockets
     // (`tlsSocket._parent`): those are not connections of their own.
     const tlsServer = this.server instanceof tls.Server;
+    const parents = new Set([...found].map((s) => (s as HttpSocket)._parent));
     for (const handle of active)
-      if (handle instanceof net.Socket && (handle as HttpSocket).server === this.server
-        && (!tlsServer || handle instanceof tls.TLSSocket)) found.add(handle);
-    return [...found].filter((s) => !s.destroyed);
+      if (handle instanceof net.Socket && (handle as HttpSocket).server === this.server) {
+        if (!tlsServer || handle instanceof tls.TLSSocket) found.add(handle);
+        // An https server's TCP socket whose TLSSocket is not in node:http's
+        // list: its handshake is still running (or it was upgraded); its
+        // 'secureConnection' (or its close, or the deadline) settles it.
+        else if (this.connections() !== undefined && !parents.has(handle)) this.handshaking.add(handle);
+      }
+    return [...found, ...this.handshaking].filter((s) => !s.destroyed);
   }
 
   /** Node's own view: a parser between requests (closeIdleConnections()'s test). */
@@ -195,7 +205,15 @@ class Drain {
   }
 
   private readonly onConnection = (socket: net.Socket): void => {
+    const raw = (socket as HttpSocket)._parent;
+    const resolveRaw = raw ? this.waiting.get(raw) : undefined;
     if (!this.closes.has(socket)) this.drain(socket, false);
+    if (raw && resolveRaw !== undefined && this.handshaking.has(raw)) {
+      // Its handshake done: the TLSSocket's close is the connection's.
+      this.waiting.delete(raw);
+      this.closes.delete(raw);
+      void (this.closes.get(socket) ?? Promise.resolve(closedAlready())).then(resolveRaw);
+    }
   };
 
   private readonly onSession = (session: Http2SessionLike): void => {
@@ -222,6 +240,14 @@ class Drain {
     }
     const httpSocket = socket as HttpSocket;
     const result = new Promise<CloseResult>((resolve) => this.waiting.set(socket, resolve));
+    if (this.handshaking.has(socket)) {
+      // Waits for its 'secureConnection', its close or the deadline.
+      this.closes.set(socket, result);
+      socket.once('close', (hadError: boolean) => this.settleWaiting(socket, {
+        type: hadError ? 'abortive' : 'graceful', waited: false, timedOut: false, delivered: null, elapsedMs: 0,
+      }));
+      return;
+    }
     this.closes.set(socket, result);
     // Closed by someone else before the drain reached it (the client hung up, the app destroyed it).
     const since = performance.now();
