@@ -224,6 +224,8 @@ print(json.dumps(dict(event='sent')), flush=True)
 if cfg.get('reset'):
     sys.stdin.readline(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, bytes(struct.pack('ii', 1, 0))); s.close()
     print(json.dumps(dict(event='done', end='reset')), flush=True); sys.exit(0)
+if cfg.get('fin'):
+    sys.stdin.readline(); s.shutdown(socket.SHUT_WR)
 s.settimeout(5); data = b''; end = 'timeout'
 try:
     while True:
@@ -240,8 +242,8 @@ if end == 'fin' and cfg.get('hold'):  # our side stays open: does an RST come la
 print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
 `;
 
-function pyOne(port: number, send: string, { reset = false, hold = false } = {}) {
-  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold })]);
+function pyOne(port: number, send: string, { reset = false, hold = false, fin = false } = {}) {
+  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold, fin })]);
   cleanups.push(() => py.kill());
   return py;
 }
@@ -291,6 +293,22 @@ describe('drainServer: connections in other states (python raw sockets)', () => 
     expect(result.results[0]).toMatchObject({ type: 'abortive', waited: false, timedOut: false, delivered: null });
     // The drain ended with the client's RST (a loose bound: well before the 4 s deadline).
     expect(result.elapsedMs).toBeLessThan(3000);
+  });
+
+  it("a client that sends its FIN in the middle of its headers: Node's 400, then a clean FIN; counted graceful, not abortive", async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', { fin: true });
+    await py.next('sent');
+    await delay(100);
+    const drained = drainServer(server, { timeout: 4000 });
+    await delay(100);
+    py.command('fin');
+    const [result, seen] = await Promise.all([drained, py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 400/);
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+    expect(result.results[0]).toMatchObject({ type: 'graceful', waited: false, timedOut: false, delivered: null });
   });
 });
 

@@ -244,7 +244,7 @@ class Drain {
       // Waits for its 'secureConnection', its close or the deadline.
       this.closes.set(socket, result);
       socket.once('close', (hadError: boolean) => this.settleWaiting(socket, {
-        type: hadError ? 'abortive' : 'graceful', waited: false, timedOut: false, delivered: null, elapsedMs: 0,
+        type: closeType(socket, hadError), waited: false, timedOut: false, delivered: null, elapsedMs: 0,
       }));
       return;
     }
@@ -252,7 +252,7 @@ class Drain {
     // Closed by someone else before the drain reached it (the client hung up, the app destroyed it).
     const since = performance.now();
     socket.once('close', (hadError: boolean) => this.settleWaiting(socket, {
-      type: hadError ? 'abortive' : 'graceful', waited: false, timedOut: false, delivered: null,
+      type: closeType(socket, hadError), waited: false, timedOut: false, delivered: null,
       elapsedMs: elapsedSince(since),
     }));
     // node:http ends a `Connection: close` exchange with destroySoon()
@@ -343,6 +343,19 @@ class Drain {
       reset.then((result) => resolve({ ...result, timedOut }), () => resolve(closedAlready()));
     }
   }
+}
+
+/**
+ * How a connection closed by someone else ended. `hadError` alone is not it:
+ * node:http answers a client's FIN in the middle of its headers with a 400
+ * and destroy(parse error): the client's FIN was read, nothing is left
+ * unread, so the kernel sends a FIN. A system error (ECONNRESET, EPIPE) is
+ * the connection failing.
+ */
+function closeType(socket: net.Socket, hadError: boolean): CloseResult['type'] {
+  if (!hadError) return 'graceful';
+  const error = socket.errored as NodeJS.ErrnoException | null;
+  return socket.readableEnded && error?.errno === undefined ? 'graceful' : 'abortive';
 }
 
 /** A connection that closed before its close could start: nothing known of it. */
