@@ -427,6 +427,23 @@ describe('drainServer: arguments', () => {
     expect(closes).toBe(1);
   });
 
+  // The drain's listeners go with it: a server listening again serves as usual.
+  for (const [name, factory, scheme] of [
+    ['http', () => http.createServer(), 'http'],
+    ['https', () => https.createServer({ key: fixtures.key, cert: fixtures.cert }), 'https'],
+  ] as const)
+    it(`${name}: a server listening again after a drain answers curl with keep-alive, untouched by the drain`, async () => {
+      const server = slowServer(0, factory);
+      await listen(server);
+      await drainServer(server, { timeout: 2000 });
+      const port = await listen(server);
+      // /slow answers on a later tick: its headers could still take a Connection: close.
+      const seen = await curl(['-k', '-s', '-D', '-', '-o', '/dev/null', `${scheme}://127.0.0.1:${port}/slow`]);
+      expect(seen.code).toBe(0);
+      expect(seen.body).toMatch(/^HTTP\/1\.1 200/);
+      expect(seen.body.toLowerCase()).toContain('connection: keep-alive');
+    });
+
   it('a server with no connections drains at once', async () => {
     const server = http.createServer();
     await listen(server);
