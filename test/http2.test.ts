@@ -379,6 +379,18 @@ describe('closes of an HTTP/2 session: joins, deadlines and signals (python h2c 
 });
 
 describe('drainServer on an http2 server', () => {
+  it('a server listening again after a drain: a new session gets no GOAWAY and serves two requests (the drain left no listener)', async () => {
+    const { server } = await h2Server();
+    await drainServer(server, { timeout: 2000 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { client, seen } = connect((server.address() as net.AddressInfo).port);
+    expect(await request(client)).toBe('ok 2');
+    await delay(50);
+    expect(await request(client)).toBe('ok 2');
+    expect(seen).toMatchObject({ goaway: false, error: null, closed: false });
+  });
+
   it('curl (h2c) and Node sessions, idle and in flight: streams finish, GOAWAY, sessions close; honest count', async () => {
     const { server, port } = await h2Server(400);
     const idle = connect(port);
