@@ -135,6 +135,7 @@ class Drain {
     server.on('secureConnection', this.onConnection);
     this.timer = setTimeout(() => this.expire(true), Math.max(0, this.deadline - performance.now()));
     this.timer.unref();
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: an AbortSignal dispatches 'abort' at most once; once only drops the listener sooner
     this.signal!.addEventListener('abort', this.onAbort, { once: true });
     const idle = this.idleHttpSockets();
     for (const socket of sockets) this.drain(socket, idle.has(socket));
