@@ -9,7 +9,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { drainServer } from '../dist/http.js';
-import { curl, delay, fixtures, jsonLinesChild } from './helpers';
+import { curl, delay, fixtures, jsonLinesChild, until } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
@@ -309,6 +309,26 @@ describe('drainServer: connections in other states (python raw sockets)', () => 
     expect(seen.data).toMatch(/^HTTP\/1\.1 400/);
     expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
     expect(result.results[0]).toMatchObject({ type: 'graceful', waited: false, timedOut: false, delivered: null });
+  });
+});
+
+describe('drainServer: counting', () => {
+  it('a connection the app destroyed just before the drain (its close still pending) is not counted; the other is, and its client sees the FIN', async () => {
+    const server = slowServer(0);
+    const sockets: net.Socket[] = [];
+    server.on('connection', (s: net.Socket) => sockets.push(s));
+    const port = await listen(server);
+    const first = pyOne(port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    const second = pyOne(port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    await Promise.all([first.next('sent'), second.next('sent')]);
+    await until(() => sockets.length === 2);
+    await delay(150);
+    sockets[0].destroy();
+    const [result, seenFirst, seenSecond] = await Promise.all([drainServer(server, { timeout: 3000 }), first.next('done'), second.next('done')]);
+    expect(seenFirst.end).toBe('fin');
+    expect(seenSecond.end).toBe('fin');
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+    expect(result.results).toHaveLength(1);
   });
 });
 
