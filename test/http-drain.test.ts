@@ -226,6 +226,8 @@ if cfg.get('reset'):
     print(json.dumps(dict(event='done', end='reset')), flush=True); sys.exit(0)
 if cfg.get('fin'):
     sys.stdin.readline(); s.shutdown(socket.SHUT_WR)
+if cfg.get('more'):
+    sys.stdin.readline(); s.sendall(cfg['more'].encode())
 s.settimeout(5); data = b''; end = 'timeout'
 try:
     while True:
@@ -242,8 +244,8 @@ if end == 'fin' and cfg.get('hold'):  # our side stays open: does an RST come la
 print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
 `;
 
-function pyOne(port: number, send: string, { reset = false, hold = false, fin = false } = {}) {
-  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold, fin })]);
+function pyOne(port: number, send: string, { reset = false, hold = false, fin = false, more = '' } = {}) {
+  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold, fin, more })]);
   cleanups.push(() => py.kill());
   return py;
 }
@@ -293,6 +295,26 @@ describe('drainServer: connections in other states (python raw sockets)', () => 
     expect(result.results[0]).toMatchObject({ type: 'abortive', waited: false, timedOut: false, delivered: null });
     // The drain ended with the client's RST (a loose bound: well before the 4 s deadline).
     expect(result.elapsedMs).toBeLessThan(3000);
+  });
+
+  it('a request whose headers end during the drain: answered with Connection: close, then a FIN; graceful, delivered', async () => {
+    const server = slowServer(0);
+    let dispatched = 0;
+    server.on('request', () => { dispatched += 1; });
+    const port = await listen(server);
+    // /slow answers on a later tick: the drain's 'request' listener (after the app's) can still add Connection: close.
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', { more: 'y\r\n\r\n' });
+    await py.next('sent');
+    await delay(100);
+    const drained = drainServer(server, { timeout: 3000 });
+    await delay(100);
+    py.command('more');
+    const [result, seen] = await Promise.all([drained, py.next('done')]);
+    expect(dispatched).toBe(1);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 200[^]*\r\n\r\nx{262144}$/);
+    expect(String(seen.data).toLowerCase()).toContain('connection: close');
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0, delivered: 1 });
   });
 
   it("a client that sends its FIN in the middle of its headers: Node's 400, then a clean FIN; counted graceful, not abortive", async () => {
