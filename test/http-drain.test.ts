@@ -297,6 +297,33 @@ describe('drainServer: connections in other states (python raw sockets)', () => 
     expect(result.elapsedMs).toBeLessThan(3000);
   });
 
+  it('a connection with nothing sent yet: the FIN at once (not the RST at the deadline); graceful', async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, '');
+    await py.next('sent');
+    await until(() => (server as unknown as { _connections: number })._connections === 1);
+    await delay(50);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 3000 }), py.next('done')]);
+    expect(seen).toMatchObject({ end: 'fin', data: '' });
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+  });
+
+  it('an upgraded connection the app keeps open: the FIN at once (not the RST at the deadline); graceful', async () => {
+    const server = slowServer(0);
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\nhello');
+    });
+    const port = await listen(server);
+    const py = pyOne(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n');
+    await py.next('sent');
+    await delay(150);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 3000 }), py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 101[^]*hello$/);
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+  });
+
   it('a request whose headers end during the drain: answered with Connection: close, then a FIN; graceful, delivered', async () => {
     const server = slowServer(0);
     let dispatched = 0;

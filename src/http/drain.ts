@@ -263,7 +263,8 @@ class Drain {
     const response = httpSocket._httpMessage;
     // A connection with no request started (idle keep-alive, or nothing sent yet).
     if (idle || (!response && socket.bytesRead === 0 && httpSocket.parser !== undefined)) this.sequence(socket);
-    else if (!response && httpSocket.parser === undefined) this.sequence(socket); // not HTTP: an upgraded connection, a bare socket
+    // not HTTP: an upgraded connection (node:http set its parser to null), a bare socket
+    else if (!response && httpSocket.parser == null) this.sequence(socket);
     else if (response) this.closeAfter(socket, response);
     // else: a request is being read (headers or body): its 'request' or the deadline.
   }
