@@ -9,7 +9,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { drainServer } from '../dist/http.js';
-import { curl, delay, fixtures, jsonLinesChild } from './helpers';
+import { curl, delay, fixtures, jsonLinesChild, until } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
@@ -224,6 +224,10 @@ print(json.dumps(dict(event='sent')), flush=True)
 if cfg.get('reset'):
     sys.stdin.readline(); s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, bytes(struct.pack('ii', 1, 0))); s.close()
     print(json.dumps(dict(event='done', end='reset')), flush=True); sys.exit(0)
+if cfg.get('fin'):
+    sys.stdin.readline(); s.shutdown(socket.SHUT_WR)
+if cfg.get('more'):
+    sys.stdin.readline(); s.sendall(cfg['more'].encode())
 s.settimeout(5); data = b''; end = 'timeout'
 try:
     while True:
@@ -240,8 +244,8 @@ if end == 'fin' and cfg.get('hold'):  # our side stays open: does an RST come la
 print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
 `;
 
-function pyOne(port: number, send: string, { reset = false, hold = false } = {}) {
-  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold })]);
+function pyOne(port: number, send: string, { reset = false, hold = false, fin = false, more = '' } = {}) {
+  const py = jsonLinesChild('python3', ['-c', PY_ONE, JSON.stringify({ port, send, reset, hold, fin, more })]);
   cleanups.push(() => py.kill());
   return py;
 }
@@ -291,6 +295,89 @@ describe('drainServer: connections in other states (python raw sockets)', () => 
     expect(result.results[0]).toMatchObject({ type: 'abortive', waited: false, timedOut: false, delivered: null });
     // The drain ended with the client's RST (a loose bound: well before the 4 s deadline).
     expect(result.elapsedMs).toBeLessThan(3000);
+  });
+
+  it('a connection with nothing sent yet: the FIN at once (not the RST at the deadline); graceful', async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, '');
+    await py.next('sent');
+    await until(() => (server as unknown as { _connections: number })._connections === 1);
+    await delay(50);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 3000 }), py.next('done')]);
+    expect(seen).toMatchObject({ end: 'fin', data: '' });
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+  });
+
+  it('an upgraded connection the app keeps open: the FIN at once (not the RST at the deadline); graceful', async () => {
+    const server = slowServer(0);
+    server.on('upgrade', (_req: http.IncomingMessage, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\nhello');
+    });
+    const port = await listen(server);
+    const py = pyOne(port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n');
+    await py.next('sent');
+    await delay(150);
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 3000 }), py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 101[^]*hello$/);
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+  });
+
+  it('a request whose headers end during the drain: answered with Connection: close, then a FIN; graceful, delivered', async () => {
+    const server = slowServer(0);
+    let dispatched = 0;
+    server.on('request', () => { dispatched += 1; });
+    const port = await listen(server);
+    // /slow answers on a later tick: the drain's 'request' listener (after the app's) can still add Connection: close.
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', { more: 'y\r\n\r\n' });
+    await py.next('sent');
+    await delay(100);
+    const drained = drainServer(server, { timeout: 3000 });
+    await delay(100);
+    py.command('more');
+    const [result, seen] = await Promise.all([drained, py.next('done')]);
+    expect(dispatched).toBe(1);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 200[^]*\r\n\r\nx{262144}$/);
+    expect(String(seen.data).toLowerCase()).toContain('connection: close');
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0, delivered: 1 });
+  });
+
+  it("a client that sends its FIN in the middle of its headers: Node's 400, then a clean FIN; counted graceful, not abortive", async () => {
+    const server = slowServer(0);
+    const port = await listen(server);
+    const py = pyOne(port, 'GET /slow HTTP/1.1\r\nHost: x\r\nX-Half: ', { fin: true });
+    await py.next('sent');
+    await delay(100);
+    const drained = drainServer(server, { timeout: 4000 });
+    await delay(100);
+    py.command('fin');
+    const [result, seen] = await Promise.all([drained, py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(seen.data).toMatch(/^HTTP\/1\.1 400/);
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+    expect(result.results[0]).toMatchObject({ type: 'graceful', waited: false, timedOut: false, delivered: null });
+  });
+});
+
+describe('drainServer: counting', () => {
+  it('a connection the app destroyed just before the drain (its close still pending) is not counted; the other is, and its client sees the FIN', async () => {
+    const server = slowServer(0);
+    const sockets: net.Socket[] = [];
+    server.on('connection', (s: net.Socket) => sockets.push(s));
+    const port = await listen(server);
+    const first = pyOne(port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    const second = pyOne(port, 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    await Promise.all([first.next('sent'), second.next('sent')]);
+    await until(() => sockets.length === 2);
+    await delay(150);
+    sockets[0].destroy();
+    const [result, seenFirst, seenSecond] = await Promise.all([drainServer(server, { timeout: 3000 }), first.next('done'), second.next('done')]);
+    expect(seenFirst.end).toBe('fin');
+    expect(seenSecond.end).toBe('fin');
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+    expect(result.results).toHaveLength(1);
   });
 });
 
@@ -409,11 +496,74 @@ describe('drainServer: arguments', () => {
     expect(closes).toBe(1);
   });
 
+  // The drain's listeners go with it: a server listening again serves as usual.
+  for (const [name, factory, scheme] of [
+    ['http', () => http.createServer(), 'http'],
+    ['https', () => https.createServer({ key: fixtures.key, cert: fixtures.cert }), 'https'],
+  ] as const)
+    it(`${name}: a server listening again after a drain answers curl with keep-alive, untouched by the drain`, async () => {
+      const server = slowServer(0, factory);
+      await listen(server);
+      await drainServer(server, { timeout: 2000 });
+      const port = await listen(server);
+      // /slow answers on a later tick: its headers could still take a Connection: close.
+      const seen = await curl(['-k', '-s', '-D', '-', '-o', '/dev/null', `${scheme}://127.0.0.1:${port}/slow`]);
+      expect(seen.code).toBe(0);
+      expect(seen.body).toMatch(/^HTTP\/1\.1 200/);
+      expect(seen.body.toLowerCase()).toContain('connection: keep-alive');
+    });
+
   it('a server with no connections drains at once', async () => {
     const server = http.createServer();
     await listen(server);
     const result = await drainServer(server);
     expect(result).toMatchObject({ connections: 0, graceful: 0, abortive: 0, results: [] });
     expect(server.listening).toBe(false);
+  });
+});
+
+// A TLS client whose TCP connection is up but whose handshake has not run
+// yet: it says 'connected'; on 'go' (after the drain began) it does the
+// handshake, sends a keep-alive GET and reads to the end (FIN or RST).
+const PY_TLS_LATE = String.raw`
+import json, socket, ssl, sys
+port = int(sys.argv[1])
+raw = socket.create_connection(('127.0.0.1', port))
+print(json.dumps(dict(event='connected')), flush=True)
+sys.stdin.readline()
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(raw, server_hostname='x')
+s.sendall(b'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n')
+s.settimeout(5); data = b''; end = 'timeout'
+try:
+    while True:
+        d = s.recv(65536)
+        if not d: end = 'fin'; break
+        data += d
+except (ConnectionResetError, ssl.SSLError) as e: end = 'rst'
+except socket.timeout: pass
+print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
+`;
+
+describe('drainServer: https connections still in their TLS handshake', () => {
+  it('a handshake finished during the drain: the drain waits for it, and the fresh connection ends with a FIN like any with no request yet', async () => {
+    const server = slowServer(0, () => https.createServer({ key: fixtures.key, cert: fixtures.cert }));
+    const port = await listen(server);
+    const py = jsonLinesChild('python3', ['-c', PY_TLS_LATE, String(port)]);
+    cleanups.push(() => py.kill());
+    await py.next('connected');
+    while ((await new Promise<number>((r) => server.getConnections((_, n) => r(n)))) === 0) await delay(10);
+    const drained = drainServer(server, { timeout: 5000 });
+    let finished = false;
+    void drained.then(() => { finished = true; });
+    await delay(100);
+    // The drain is still waiting for the connection in its handshake.
+    expect(finished).toBe(false);
+    py.command('go');
+    const [result, seen] = await Promise.all([drained, py.next('done')]);
+    // Before the fix the drain ended at once (connections: 0) and this client
+    // got a keep-alive response on a connection nobody closed.
+    expect(seen).toMatchObject({ end: 'fin', data: '' });
+    expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
   });
 });

@@ -58,6 +58,8 @@ interface HttpSocket extends net.Socket {
   _httpMessage?: http.ServerResponse | null;
   parser?: unknown;
   server?: net.Server;
+  /** A TLSSocket's TCP socket. */
+  _parent?: net.Socket | null;
 }
 
 /**
@@ -109,6 +111,8 @@ class Drain {
   /** Connections not handed to a close yet: reset at the deadline. */
   private readonly waiting = new Map<net.Socket, (result: CloseResult) => void>();
   private timer: NodeJS.Timeout | undefined;
+  /** An https server's TCP sockets found with their TLS handshake still running. */
+  private readonly handshaking = new Set<net.Socket>();
 
   constructor(private readonly server: net.Server, { timeout, signal }: { timeout: number; signal?: AbortSignal }) {
     this.deadline = this.start + timeout;
@@ -123,6 +127,7 @@ class Drain {
     const connections = sockets.length;
     const closed = new Promise<void>((resolve) => {
       if (!server.listening) resolve();
+      // Stryker disable next-line ArrowFunction: closed is only raced against a setImmediate below; resolving it only ends the drain a turn sooner
       else net.Server.prototype.close.call(server, () => resolve());
     });
     server.on('request', this.onRequest);
@@ -131,6 +136,7 @@ class Drain {
     server.on('secureConnection', this.onConnection);
     this.timer = setTimeout(() => this.expire(true), Math.max(0, this.deadline - performance.now()));
     this.timer.unref();
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: an AbortSignal dispatches 'abort' at most once; once only drops the listener sooner
     this.signal!.addEventListener('abort', this.onAbort, { once: true });
     const idle = this.idleHttpSockets();
     for (const socket of sockets) this.drain(socket, idle.has(socket));
@@ -180,10 +186,16 @@ class Drain {
     // A TLS server's live handles are the TCP sockets under its TLSSockets
     // (`tlsSocket._parent`): those are not connections of their own.
     const tlsServer = this.server instanceof tls.Server;
+    const parents = new Set([...found].map((s) => (s as HttpSocket)._parent));
     for (const handle of active)
-      if (handle instanceof net.Socket && (handle as HttpSocket).server === this.server
-        && (!tlsServer || handle instanceof tls.TLSSocket)) found.add(handle);
-    return [...found].filter((s) => !s.destroyed);
+      if (handle instanceof net.Socket && (handle as HttpSocket).server === this.server) {
+        if (!tlsServer || handle instanceof tls.TLSSocket) found.add(handle);
+        // An https server's TCP socket whose TLSSocket is not in node:http's
+        // list: its handshake is still running (or it was upgraded); its
+        // 'secureConnection' (or its close, or the deadline) settles it.
+        else if (this.connections() !== undefined && !parents.has(handle)) this.handshaking.add(handle);
+      }
+    return [...found, ...this.handshaking].filter((s) => !s.destroyed);
   }
 
   /** Node's own view: a parser between requests (closeIdleConnections()'s test). */
@@ -195,7 +207,15 @@ class Drain {
   }
 
   private readonly onConnection = (socket: net.Socket): void => {
+    const raw = (socket as HttpSocket)._parent;
+    const resolveRaw = raw ? this.waiting.get(raw) : undefined;
     if (!this.closes.has(socket)) this.drain(socket, false);
+    if (raw && resolveRaw !== undefined && this.handshaking.has(raw)) {
+      // Its handshake done: the TLSSocket's close is the connection's.
+      this.waiting.delete(raw);
+      this.closes.delete(raw);
+      void (this.closes.get(socket) ?? Promise.resolve(closedAlready())).then(resolveRaw);
+    }
   };
 
   private readonly onSession = (session: Http2SessionLike): void => {
@@ -222,11 +242,19 @@ class Drain {
     }
     const httpSocket = socket as HttpSocket;
     const result = new Promise<CloseResult>((resolve) => this.waiting.set(socket, resolve));
+    if (this.handshaking.has(socket)) {
+      // Waits for its 'secureConnection', its close or the deadline.
+      this.closes.set(socket, result);
+      socket.once('close', (hadError: boolean) => this.settleWaiting(socket, {
+        type: closeType(socket, hadError), waited: false, timedOut: false, delivered: null, elapsedMs: 0,
+      }));
+      return;
+    }
     this.closes.set(socket, result);
     // Closed by someone else before the drain reached it (the client hung up, the app destroyed it).
     const since = performance.now();
     socket.once('close', (hadError: boolean) => this.settleWaiting(socket, {
-      type: hadError ? 'abortive' : 'graceful', waited: false, timedOut: false, delivered: null,
+      type: closeType(socket, hadError), waited: false, timedOut: false, delivered: null,
       elapsedMs: elapsedSince(since),
     }));
     // node:http ends a `Connection: close` exchange with destroySoon()
@@ -236,7 +264,8 @@ class Drain {
     const response = httpSocket._httpMessage;
     // A connection with no request started (idle keep-alive, or nothing sent yet).
     if (idle || (!response && socket.bytesRead === 0 && httpSocket.parser !== undefined)) this.sequence(socket);
-    else if (!response && httpSocket.parser === undefined) this.sequence(socket); // not HTTP: an upgraded connection, a bare socket
+    // not HTTP: an upgraded connection (node:http set its parser to null), a bare socket
+    else if (!response && httpSocket.parser == null) this.sequence(socket);
     else if (response) this.closeAfter(socket, response);
     // else: a request is being read (headers or body): its 'request' or the deadline.
   }
@@ -317,6 +346,19 @@ class Drain {
       reset.then((result) => resolve({ ...result, timedOut }), () => resolve(closedAlready()));
     }
   }
+}
+
+/**
+ * How a connection closed by someone else ended. `hadError` alone is not it:
+ * node:http answers a client's FIN in the middle of its headers with a 400
+ * and destroy(parse error): the client's FIN was read, nothing is left
+ * unread, so the kernel sends a FIN. A system error (ECONNRESET, EPIPE) is
+ * the connection failing.
+ */
+function closeType(socket: net.Socket, hadError: boolean): CloseResult['type'] {
+  if (!hadError) return 'graceful';
+  const error = socket.errored as NodeJS.ErrnoException | null;
+  return socket.readableEnded && error?.errno === undefined ? 'graceful' : 'abortive';
 }
 
 /** A connection that closed before its close could start: nothing known of it. */
