@@ -194,7 +194,7 @@ describe('socket-linger proxy', () => {
       [[...base, '--latency', '2147483648'], '--latency must be an integer from 0 to 2147483647 (got "2147483648")'],
     ];
     for (const [args, message] of cases) {
-      const run = spawnSync(process.execPath, [cli, 'proxy', ...args], { encoding: 'utf8' });
+      const run = spawnSync(process.execPath, [cli, 'proxy', ...args], { encoding: 'utf8', timeout: 10_000 }); // bounded: wrongly accepted arguments would run a proxy
       expect(run.status, args.join(' ')).toBe(2);
       expect(run.stderr.split('\n')[0], args.join(' ')).toBe(`socket-linger proxy: ${message}`);
       expect(run.stdout).toBe('');
