@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import * as net from 'node:net';
 import { pyEnd, type PyEnd } from './helpers';
 
 const cli = join(__dirname, '..', 'dist', 'cli.js');
@@ -172,5 +173,42 @@ describe('socket-linger proxy', () => {
     expect(help.status).toBe(0);
     for (const option of ['--listen', '--target', '--json', '--reset-after', '--reset-upstream-after', '--fin-after', '--rst-on-fin', '--linger', '--delay-close', '--latency', '--idle-timeout'])
       expect(help.stdout).toContain(option);
+  });
+  it('usage errors name the option and what is wrong, on stderr, exit 2', () => {
+    const base = ['--listen', '127.0.0.1:0', '--target', '127.0.0.1:1'];
+    // [argv, the message after 'socket-linger proxy: ']
+    const cases: [string[], string][] = [
+      [['--target', '127.0.0.1:1'], '--listen HOST:PORT is required'],
+      [['--listen', '127.0.0.1:0'], '--target HOST:PORT is required'],
+      [['--listen', 'nope', '--target', '127.0.0.1:1'], "--listen needs HOST:PORT (IPv6: [::1]:PORT), got 'nope'"],
+      // the whole text must be HOST:PORT: nothing before (a second colon) nor after the port
+      [['--listen', '127.0.0.1:0', '--target', 'a:b:80'], "--target needs HOST:PORT (IPv6: [::1]:PORT), got 'a:b:80'"],
+      [['--listen', '127.0.0.1:0', '--target', '127.0.0.1:80x'], "--target needs HOST:PORT (IPv6: [::1]:PORT), got '127.0.0.1:80x'"],
+      [['--listen', '127.0.0.1:65536', '--target', '127.0.0.1:1'], '--listen: port 65536 is out of range (0-65535)'],
+      // 65535 is a valid port: parsing goes on to the target's port 0
+      [['--listen', '127.0.0.1:65535', '--target', '127.0.0.1:0'], '--target needs a port other than 0'],
+      [['--listen', '127.0.0.1:0', '--target', '[127.0.0.1]:80'], "--target: '127.0.0.1' is not an IPv6 address"],
+      [[...base, 'extra'], 'Unexpected argument: extra'],
+      [[...base, '--reset-after', '1', '--fin-after', '1'], '--reset-after and --fin-after exclude each other'],
+      // milliseconds are capped at what setTimeout takes (2^31 - 1)
+      [[...base, '--latency', '2147483648'], '--latency must be an integer from 0 to 2147483647 (got "2147483648")'],
+    ];
+    for (const [args, message] of cases) {
+      const run = spawnSync(process.execPath, [cli, 'proxy', ...args], { encoding: 'utf8', timeout: 10_000 }); // bounded: wrongly accepted arguments would run a proxy
+      expect(run.status, args.join(' ')).toBe(2);
+      expect(run.stderr.split('\n')[0], args.join(' ')).toBe(`socket-linger proxy: ${message}`);
+      expect(run.stdout).toBe('');
+    }
+  });
+
+  it('a port already taken: one line naming it and the code on stderr, exit 1', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const run = spawnSync(process.execPath, [cli, 'proxy', '--listen', `127.0.0.1:${port}`, '--target', '127.0.0.1:1'], { encoding: 'utf8' });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toBe(`socket-linger proxy: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
+    } finally { taken.close(); }
   });
 });
