@@ -55,7 +55,9 @@ if cfg.get('sendFirst'):
             n = s.send(block[:65536 if forever else min(todo, 65536)]); st['sent'] += n; todo -= n
         st['lastSendAtMs'] = ms()
     except OSError as e: fail(e)
-if cfg.get('tail'): s.sendall(cfg['tail'].encode('latin1'))
+if cfg.get('tail'):
+    time.sleep(cfg.get('tailAfterMs', 0) / 1000)
+    s.sendall(cfg['tail'].encode('latin1'))
 if cfg.get('shutWr'): s.shutdown(socket.SHUT_WR)
 if cfg.get('readAfterMs'): time.sleep(cfg['readAfterMs'] / 1000)
 s.setblocking(False)
@@ -117,6 +119,8 @@ interface RawConfig {
   stayAfterFin?: boolean;
   /** Sent after the body, with sendFirst. */
   tail?: string;
+  /** Wait this long before sending the tail (so that it is a read of its own). */
+  tailAfterMs?: number;
   /** Half-close (SHUT_WR) once the head (and with sendFirst, the body) is sent. */
   shutWr?: boolean;
   /** Wait this long before the first read (and send) of the loop. */
@@ -578,7 +582,11 @@ describe('clientError', () => {
     lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 500 });
     const port = await listen(server);
     const head = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n';
-    const seen = await raw({ port, head, tail: 'zz-not-a-chunk-size\r\n', sendFirst: true, stayAfterFin: true, timeoutMs: 2000 });
+    // The bad chunk size comes 300 ms after the head: the response has begun by then
+    // (in the same read, the parser would fail before the request reached the app).
+    const seen = await raw({
+      port, head, tail: 'zz-not-a-chunk-size\r\n', tailAfterMs: 300, sendFirst: true, stayAfterFin: true, timeoutMs: 2000,
+    });
     await close(server);
     expect(seen.status).toBe('HTTP/1.1 200 OK');
     expect(seen.text).toContain('partial');
