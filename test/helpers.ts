@@ -606,10 +606,14 @@ export function pyEnd(options: { host?: string; port?: number; listen?: boolean;
     const timer = setTimeout(() => reject(new Error(`python end: no '${event}' in ${timeoutMs} ms; saw ${JSON.stringify(events)}`)), timeoutMs);
     waiters.push({ event, resolve: (value) => { clearTimeout(timer); resolve(value); } });
   }) as Promise<Record<string, unknown> & PyEndView>;
+  // A test that kills the end without awaiting 'done' must not leave an
+  // unhandled rejection behind for a later test (slow runs: ASan).
+  const done = next('done', options.timeoutMs ?? 30_000);
+  done.catch(() => {});
   return {
     next,
     command: (line) => { if (child.stdin!.writable) child.stdin!.write(`${line}\n`); },
-    done: next('done', options.timeoutMs ?? 30_000),
+    done,
     kill: () => { if (child.exitCode === null) child.kill('SIGKILL'); },
   };
 }
