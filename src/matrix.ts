@@ -259,12 +259,24 @@ async function runRow(
     peerBytes: seen?.bytes ?? 0, totalBytes: payloadBytes, peerSaw: seen?.saw ?? 'nothing',
     maxStallMs, expected: scenario.expected(peerMode, n), ok: null, mismatches: [],
   };
-  if (!scenario.informational) {
-    row.mismatches = scenario.check(row, n);
-    if (maxStallMs >= STALL_LIMIT_MS) row.mismatches.push(`event loop stalled ${maxStallMs} ms`);
-    row.ok = row.mismatches.length === 0;
-  }
+  const mismatches = mismatchesOf(row, n);
+  row.mismatches = mismatches ?? [];
+  row.ok = mismatches === null ? null : mismatches.length === 0;
   return row;
+}
+
+/**
+ * How a row differs from what the Winsock documentation says for its close,
+ * setting and peer (empty when it agrees), or null for an informational row
+ * (the raw kernel trap, shown but not judged). `n` is the row's linger, s.
+ */
+export function mismatchesOf(row: MatrixRow, n: number): string[] | null {
+  const scenario = SCENARIOS.find((s) => s.close === row.close && s.setting === row.setting);
+  if (scenario === undefined) throw new RangeError(`Not a row of the matrix: ${row.close}, ${row.setting}`);
+  if (scenario.informational) return null;
+  const mismatches = scenario.check(row, n);
+  if (row.maxStallMs >= STALL_LIMIT_MS) mismatches.push(`event loop stalled ${row.maxStallMs} ms`);
+  return mismatches;
 }
 
 /** Bytes and how the connection ended, judged by the peer's kernel state. */

@@ -144,6 +144,12 @@ describe('socket-linger matrix', () => {
       [['matrix', `--bytes=${MIN_PAYLOAD_BYTES - 1}`], /--bytes must be at least/],
       [['matrix', '--bytes', '-5'], /--bytes must be an integer from 1/],
       [['matrix', '--host', 'localhost'], /--host must be an IP address/],
+      // Spaces around a number are still that number (as integerArg reads it).
+      [['matrix', '--linger', ' 2147483648'], /--linger must be at most/],
+      [['matrix', '--linger', '2147483648 '], /--linger must be at most/],
+      // The largest n passes the limit (the bad host stops the run).
+      [['matrix', `--linger=${MATRIX_LINGER_MAX_SECONDS}`, '--host', 'localhost'], /--host must be an IP address/],
+      [['matrix', '--linger=1', '--host', 'localhost'], /--host must be an IP address/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cliRun(args, 20_000)));
     for (const [i, [args, message]] of cases.entries()) {
