@@ -120,7 +120,25 @@ describe('socket-linger matrix', () => {
       expect(help.stdout).toContain(`1 to ${MATRIX_LINGER_MAX_SECONDS}`);
       expect(help.stdout).toContain(`${MIN_PAYLOAD_BYTES} to`);
     }
-    expect((await cliRun(['--help'])).stdout).toMatch(/Commands:\n {2}matrix {2}/);
+    for (const flag of ['--help', '-h']) {
+      const help = await cliRun([flag]);
+      expect(help.status, flag).toBe(0);
+      // The commands, their summaries in one column; then each command's usage after a blank line.
+      expect(help.stdout, flag).toContain('\nCommands:\n' +
+        '  matrix  run the Winsock close matrix live on loopback\n' +
+        '  proxy   a TCP proxy passing FIN, half-close and RST on, with faults on demand\n\n' +
+        'Usage: socket-linger matrix ');
+      expect(help.stdout, flag).toMatch(/\n {2}-h, --help +show this help\n\nUsage: socket-linger proxy /);
+    }
+  });
+
+  it('an error it did not expect is shown with its stack, exit 2', async () => {
+    const fixture = join(__dirname, 'fixtures', 'throwing-close.cjs');
+    const { code, stdout, stderr } = await runProcess(process.execPath, ['-r', fixture, cli, 'matrix', '--bytes', BYTES], 60_000);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^Error: the close broke \(test\/fixtures\/throwing-close\.cjs\)\n {4}at /);
+    expect(stderr).not.toContain('Usage:');
+    expect(stdout).toMatch(/^socket-linger close matrix: .*\n\n$/); // the heading, no table
   });
 
   it('refuses unknown commands and options, and bad values, with exit code 2 and a message', async () => {
