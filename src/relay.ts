@@ -209,7 +209,6 @@ class Relay {
     const { src, dst } = d;
     src.allowHalfOpen = true;
     const resume = () => {
-      // Stryker disable next-line ConditionalExpression: equivalent, resume() on a destroyed socket reads nothing (Readable.read() does no read once destroyed) and only emits 'resume', which nothing here listens to
       if (!src.destroyed) src.resume();
     };
     src.on('data', (chunk: Buffer) => {
@@ -345,7 +344,6 @@ class Relay {
     const to = this.to(side);
     from.done = true;
     from.ending ??= 'RST';
-    // Stryker disable next-line BooleanLiteral: equivalent, to(side) is from(other): resetAfterFlush(other) below marks it done in the same tick, or it did already if other is gone
     to.done = true;
     to.ending ??= 'RST';
     const socket = this.socketOf(side);
@@ -359,7 +357,6 @@ class Relay {
     this.flushing[side] = true;
     const socket = this.socketOf(side);
     const incoming = this.from(side);
-    // Stryker disable next-line BooleanLiteral: equivalent, every caller (cut, onGone, onClose, rstOnFinFromB) has marked this direction done already in the same tick
     incoming.done = true;
     incoming.ending ??= 'RST';
     socket.resume();

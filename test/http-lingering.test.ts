@@ -597,14 +597,20 @@ describe('clientError', () => {
 
   // The parse error comes with the client's FIN (parser.finish()): nothing to linger for.
   it('a client that half-closes inside its request head gets Node\'s 400 and a FIN', async () => {
-    const server = http.createServer((_req, res) => res.end());
-    lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
-    const port = await listen(server);
-    const seen = await raw({ port, head: 'GET / HTTP/1.1\r\nHost: x\r\n', shutWr: true, timeoutMs: 1500 });
-    await close(server);
-    expect(seen.status).toBe('HTTP/1.1 400 Bad Request');
-    expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
-    expect(seen.rstAtMs).toBeNull();
+    // As node:http does without lingeringClose: the socket is destroyed with the parse error.
+    for (const lingering of [true, false]) {
+      const server = http.createServer((_req, res) => res.end());
+      if (lingering) lingeringClose(server, { lingeringTime: 5000, lingeringTimeout: 2000 });
+      const closed: boolean[] = [];
+      server.on('connection', (socket: net.Socket) => socket.on('close', (hadError) => closed.push(hadError)));
+      const port = await listen(server);
+      const seen = await raw({ port, head: 'GET / HTTP/1.1\r\nHost: x\r\n', shutWr: true, timeoutMs: 1500 });
+      await close(server);
+      expect(seen.status).toBe('HTTP/1.1 400 Bad Request');
+      expect(seen.finAtMs, JSON.stringify(seen)).not.toBeNull();
+      expect(seen.rstAtMs).toBeNull();
+      expect(closed, `lingeringClose ${lingering}`).toEqual([true]);
+    }
   });
 
   // Once the close began, the parser hears nothing more: not even the client's

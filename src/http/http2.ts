@@ -51,7 +51,6 @@ class SessionClose {
   }
 
   join({ signal, timeoutMs }: JoinOptions): Promise<CloseResult> {
-    // Stryker disable next-line ObjectLiteral: unreachable with options, Node destroys the session before it ends the socket, so every close function rejects a session past the handover (ERR_SOCKET_CLOSED) before a join gets here
     if (this.socketClose !== undefined) return closeOf(this.parts.socket)?.join({ signal, timeoutMs }) ?? this.socketClose;
     if (this.result !== undefined) return Promise.resolve(this.result);
     return new Promise((resolve) => {
@@ -90,7 +89,7 @@ class SessionClose {
 
   /** The deadline or an abort before the socket was handed over: RST of the connection. */
   private reset(timedOut: boolean, waited = true): void {
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, after the handover only an abort reaches here (the timer is cleared), and the closer has that signal: it resets the same connection with the same result; after settle() no timer or listener is left
+    // Stryker disable next-line LogicalOperator: equivalent (&&), after the handover only an abort reaches here (the timer is cleared), and the closer has that signal: it resets the same connection with the same result; after settle() no timer or listener is left
     if (this.socketClose !== undefined || this.result !== undefined) return;
     const { socket } = this.parts;
     let reset: Promise<CloseResult>;
@@ -110,7 +109,7 @@ class SessionClose {
 
   /** Node ends the socket: the socket-level close begins, with what is left of the deadline. */
   private begin(): void {
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, the hook runs once and Node ends only a live socket: after a reset or the socket's close it never calls end()
+    // Stryker disable next-line LogicalOperator: equivalent (&&), the hook runs once and Node ends only a live socket: after a reset or the socket's close it never calls end()
     if (this.socketClose !== undefined || this.result !== undefined) return;
     const signal = this.signals.length === 0 ? undefined
       : this.signals.length === 1 ? this.signals[0] : AbortSignal.any(this.signals);
@@ -131,7 +130,6 @@ class SessionClose {
   }
 
   private settle(result: CloseResult): void {
-    // Stryker disable next-line ConditionalExpression: equivalent, one path settles: the 'close' before the handover, or the one promise of reset() or begin(), each guarded against the others
     if (this.result !== undefined) return;
     // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, a timer left behind fires reset(), which returns once settled
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -175,6 +173,5 @@ export function resetHttp2(parts: Http2Parts): Promise<CloseResult> {
 
 /** The socket is reset and closed: the session goes now (it would at the socket's 'close'), sending nothing. */
 function destroyAfterReset(session: Http2Parts['session']): void {
-  // Stryker disable next-line ConditionalExpression: equivalent, destroy() of a destroyed session does nothing
   if (!session.destroyed) session.destroy();
 }

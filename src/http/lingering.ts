@@ -202,7 +202,6 @@ function answerClientError(
  */
 function startLingering(socket: HttpSocket, limits: Limits): boolean {
   const readable = (socket as { _readableState?: { ended?: boolean } })._readableState;
-  // Stryker disable next-line LogicalOperator: && sends an ended socket on to the sequence, which gives the flush and FIN destroy() gives (the client's FIN is in, nothing unread), and a destroyed one to shutdownSequence() (a throw: false as before; or a close in flight joined), where the caller's destroy would do nothing
   if (readable?.ended || socket.destroyed) return false;
   lingering.add(socket);
   detachParser(socket);
