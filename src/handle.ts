@@ -265,8 +265,9 @@ export function http2SessionOnSocket(socket: net.Socket): Http2SessionLike | nul
   const keys: (string | symbol)[] = [...Object.keys(socket), ...Object.getOwnPropertySymbols(socket)];
   for (const key of keys) {
     const value = (socket as unknown as Record<string | symbol, unknown>)[key];
-    // Stryker disable next-line ConditionalExpression: the whole test as true or false is a type error (value must be a session to be returned); its operands as true are equivalent, a socket is no session and Node keeps on a socket no proxy of one
-    if (value !== socket && isSession(value) && http2PartsOf(value)?.socket === socket) return value;
+    // Stryker disable next-line ConditionalExpression: the whole test as true or false is a type error (value must be a session to be returned); the first operand as true is equivalent, a socket is no session
+    if (value !== socket && isSession(value) &&
+      http2PartsOf(value)?.socket === socket) return value; // a session kept on the socket for another connection is not its own
   }
   return null;
 }

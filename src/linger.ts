@@ -67,7 +67,7 @@ function setConnectedSocket(target: LingerTarget, enabled: boolean, seconds: num
   if (!(target instanceof net.Socket) || typeof enabled !== 'boolean') return false;
   const socket = target as SocketFields & Pending;
   const handle = socket._handle;
-  if (handle == null || handle.constructor !== tcpHandleClass || socket.connecting !== false ||
+  if (handle == null || tcpHandleClass === undefined || handle.constructor !== tcpHandleClass || socket.connecting !== false ||
       typeof socket._writableState !== 'object' || socket[kPendingLinger] !== undefined) return false;
   if (!enabled) seconds = 0;
   else if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 0 || seconds > LINGER_MAX_SECONDS) return false;

@@ -129,7 +129,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
    * once both FINs have passed (Bun), before JavaScript hears of the peer's
    * FIN: the kernel can still be asked then whether everything was acknowledged.
    */
-  // Stryker disable next-line UnaryOperator: equivalent unless this thread holds descriptor 1 (releaseHeld() ignores a number it does not hold); only Bun's path, after holdKernelView, reads it otherwise
+  // -1: none held.
   private kernelView = -1;
 
   constructor(
@@ -347,7 +347,7 @@ class SocketClose implements CloseWatcher, DeliveryListener, Expiring {
     const { idleTimeoutMs, maxBytes } = this.limits;
     if (maxBytes !== undefined && this.peerBytes > maxBytes) {
       this.endAtLimit(true);
-      // Stryker disable next-line BooleanLiteral: equivalent, endAtLimit() destroyed the socket: a destroyed stream drops what it is given
+      // The socket is destroyed now: passing the read on would throw inside Node's read callback.
       return false;
     }
     if (idleTimeoutMs !== undefined) this.armIdleTimer(idleTimeoutMs);

@@ -1307,6 +1307,30 @@ describe("the shutdown sequence's read limits: the result says what the client g
     expect(result.type).toBe('abortive');
   });
 
+  it('past maxBytes with a \'data\' listener of the application\'s: the read past the budget is dropped, not thrown', async () => {
+    // The byte that breaks the budget arrives on a socket endAtLimit() has
+    // just destroyed: passed on, Node's read callback would throw
+    // ERR_OUT_OF_RANGE from inside libuv's read (an uncaught exception).
+    conn = await acceptPython({ stayAfterFin: true, timeoutMs: 10_000 });
+    const { socket, py } = conn;
+    let heard = 0;
+    socket.on('data', (chunk: Buffer) => { heard += chunk.length; });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const closing = shutdownSequence(socket, {}, { maxBytes: 1000 });
+      py.command('send 1001');
+      const result = settled(await within(closing, 3000), 3000);
+      await delay(100);
+      expect(result.type).toBe('abortive');
+      expect(heard).toBeLessThanOrEqual(1000);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([]);
+  });
+
   it('exactly maxBytes, then the FIN: within the budget, so the sequence completes: graceful, delivered true; FIN, no RST', async () => {
     conn = await acceptPython({ send: 50_000, shutWr: true, timeoutMs: 10_000 });
     const { socket, py } = conn;

@@ -196,6 +196,32 @@ describe('setLinger / getLinger', () => {
     expect(run.code).toBe(0);
   });
 
+  // A fresh process: the fast path has not yet seen a real socket's handle.
+  it('a socket whose _handle is not a TCP handle is refused before any effect, first call or later', async () => {
+    const code = String.raw`
+      const net = require('node:net');
+      const { setLinger, getLinger } = require(process.argv[1]);
+      const server = net.createServer((peer) => {
+        const fake = new net.Socket();
+        // The peer's descriptor, under an object that is no libuv handle.
+        fake._handle = Object.assign(Object.create(null), { fd: peer._handle.fd });
+        fake.connecting = false;
+        const attempt = () => { try { setLinger(fake, true, 0); return 'set'; } catch (e) { return e.code; } };
+        const first = attempt();
+        setLinger(peer, true, 1); // now a real one: the fast path knows libuv's TCP class
+        const later = attempt();
+        console.log(JSON.stringify({ first, later, peer: getLinger(peer) }));
+        client.destroy(); peer.destroy(); server.close();
+      });
+      let client;
+      server.listen(0, '127.0.0.1', () => { client = net.connect(server.address().port, '127.0.0.1'); });`;
+    const run = await runProcess(process.execPath, ['-e', code, path.resolve('dist/index.js')], 20_000);
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({
+      first: 'ERR_INVALID_HANDLE_TYPE', later: 'ERR_INVALID_HANDLE_TYPE', peer: { enabled: true, seconds: 1 },
+    });
+  });
+
   it('names the argument that is wrong', () => {
     const socket = new net.Socket();
     expect(() => setLinger(socket, 'yes' as unknown as boolean, 1)).toThrow(/"enabled"/);
