@@ -259,7 +259,7 @@ async function runRow(
     peerBytes: seen?.bytes ?? 0, totalBytes: payloadBytes, peerSaw: seen?.saw ?? 'nothing',
     maxStallMs, expected: scenario.expected(peerMode, n), ok: null, mismatches: [],
   };
-  const mismatches = mismatchesOf(row, n);
+  const mismatches = judge(scenario, row, n);
   row.mismatches = mismatches ?? [];
   row.ok = mismatches === null ? null : mismatches.length === 0;
   return row;
@@ -273,6 +273,10 @@ async function runRow(
 export function mismatchesOf(row: MatrixRow, n: number): string[] | null {
   const scenario = SCENARIOS.find((s) => s.close === row.close && s.setting === row.setting);
   if (scenario === undefined) throw new RangeError(`Not a row of the matrix: ${row.close}, ${row.setting}`);
+  return judge(scenario, row, n);
+}
+
+function judge(scenario: Scenario, row: MatrixRow, n: number): string[] | null {
   if (scenario.informational) return null;
   const mismatches = scenario.check(row, n);
   if (row.maxStallMs >= STALL_LIMIT_MS) mismatches.push(`event loop stalled ${row.maxStallMs} ms`);
