@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -313,7 +314,7 @@ describe('the limits', () => {
     const exited = new Promise<number>((resolve) => child.on('exit', () => resolve(performance.now())));
     try {
       const portLine = await Promise.race([
-        once(child.stdout.setEncoding('utf8'), 'data').then(([line]) => line as string),
+        once(createInterface({ input: child.stdout }), 'line').then(([line]) => line as string),
         exited.then(() => { throw new Error(`the server child exited before listening: ${stderr}`); }),
       ]);
       // Sends 32 KiB of a 10 MiB body, reads the 413 to our FIN, then closes its end (a FIN).

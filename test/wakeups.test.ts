@@ -15,6 +15,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as net from 'node:net';
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { spawn } from 'node:child_process';
 import { acceptPython, delay, fillKernelSendQueue, until } from './helpers';
 
@@ -428,9 +429,10 @@ while True:
             sel.unregister(key.fileobj); key.fileobj.close()
 `], { stdio: ['pipe', 'pipe', 'inherit'] });
     cleanups.push(() => peer.kill());
-    const output = peer.stdout.setEncoding('utf8');
-    const [firstLine] = (await once(output, 'data')) as [string];
-    const port = Number(firstLine.trim());
+    // Lines, not 'data' events: one print can reach us in pieces (seen under ASan: 'fins', then the rest).
+    const lines = createInterface({ input: peer.stdout })[Symbol.asyncIterator]();
+    const nextLine = async () => String((await lines.next()).value ?? '');
+    const port = Number(await nextLine());
     const sockets: net.Socket[] = [];
     for (let i = 0; i < COUNT; i += 250) {
       sockets.push(...await Promise.all(Array.from({ length: 250 }, () => {
@@ -448,9 +450,7 @@ while True:
     expect(results.filter((r) => r.type === 'graceful' && r.delivered === true && !r.timedOut).length).toBe(COUNT);
     expect(checks.most(), 'sockets checked in one tick').toBe(1000);
     expect(watchesUnderWay(), 'watches left once all settled').toBe(0);
-    const report = once(output, 'data');
     peer.stdin.write('check\n');
-    const [line] = (await report) as [string];
-    expect(line.trim()).toBe(`fins ${COUNT} ${COUNT * 1000} 0`);
+    expect((await nextLine()).trim()).toBe(`fins ${COUNT} ${COUNT * 1000} 0`);
   });
 });
