@@ -7,8 +7,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { once } from 'node:events';
 import { drainServer } from '../dist/http.js';
+import { closeSocket } from '../dist/index.js';
 import { curl, delay, fixtures, jsonLinesChild, until } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
@@ -522,11 +524,29 @@ describe('drainServer: arguments', () => {
   });
 });
 
+// How a TLS client's connection ended, from its kernel: Python's ssl reads an
+// RST as b'' too (suppress_ragged_eofs), and its b'' after a close_notify can
+// come before the FIN. So the TCP stream is read on to its end: b'' and
+// CLOSE_WAIT is the server's FIN (this client never sent one), ECONNRESET or
+// CLOSE its RST.
+const PY_TLS_ENDING = String.raw`
+import os
+def ending(s):
+    tcp = socket.socket(fileno=os.dup(s.fileno())); tcp.settimeout(5)
+    try:
+        while tcp.recv(65536): pass
+    except ConnectionResetError: return 'rst'
+    except socket.timeout: return 'no end'
+    state = tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    return {8: 'fin', 7: 'rst'}.get(state, 'tcp state %d' % state)
+`;
+
 // A TLS client whose TCP connection is up but whose handshake has not run
 // yet: it says 'connected'; on 'go' (after the drain began) it does the
 // handshake, sends a keep-alive GET and reads to the end (FIN or RST).
 const PY_TLS_LATE = String.raw`
 import json, socket, ssl, sys
+${PY_TLS_ENDING}
 port = int(sys.argv[1])
 raw = socket.create_connection(('127.0.0.1', port))
 print(json.dumps(dict(event='connected')), flush=True)
@@ -538,9 +558,10 @@ s.settimeout(5); data = b''; end = 'timeout'
 try:
     while True:
         d = s.recv(65536)
-        if not d: end = 'fin'; break
+        if not d: break
         data += d
-except (ConnectionResetError, ssl.SSLError) as e: end = 'rst'
+    end = ending(s)
+except (ConnectionResetError, ssl.SSLError): end = ending(s)
 except socket.timeout: pass
 print(json.dumps(dict(event='done', end=end, data=data.decode('latin1'))), flush=True)
 `;
@@ -565,5 +586,62 @@ describe('drainServer: https connections still in their TLS handshake', () => {
     // got a keep-alive response on a connection nobody closed.
     expect(seen).toMatchObject({ end: 'fin', data: '' });
     expect(result).toMatchObject({ connections: 1, graceful: 1, abortive: 0, timedOut: 0 });
+  });
+});
+
+// A TLS client that upgrades its connection ('Upgrade: foo'), says 'upgraded'
+// once the 101 and the server's 'hello' are in, then reads to the end.
+const PY_TLS_UPGRADE = String.raw`
+import json, socket, ssl, sys
+${PY_TLS_ENDING}
+port = int(sys.argv[1])
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port)), server_hostname='x')
+s.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n')
+s.settimeout(10); data = b''; end = 'timeout'
+while not data.endswith(b'hello'): data += s.recv(65536)
+print(json.dumps(dict(event='upgraded')), flush=True)
+try:
+    while s.recv(65536): pass
+    end = ending(s)
+except (ConnectionResetError, ssl.SSLError): end = ending(s)
+except socket.timeout: pass
+print(json.dumps(dict(event='done', end=end)), flush=True)
+`;
+
+describe('drainServer: upgraded https connections (wss), which node:http no longer lists', () => {
+  function upgradingServer(kept: tls.TLSSocket[]) {
+    const server = https.createServer({ key: fixtures.key, cert: fixtures.cert });
+    server.on('upgrade', (_req: http.IncomingMessage, socket: tls.TLSSocket) => {
+      kept.push(socket);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\nhello');
+    });
+    return server;
+  }
+
+  it('left to the drain: reset at the timeout, and the result says so (abortive, timed out)', async () => {
+    const server = upgradingServer([]);
+    const port = await listen(server);
+    const py = jsonLinesChild('python3', ['-c', PY_TLS_UPGRADE, String(port)]);
+    cleanups.push(() => py.kill());
+    await py.next('upgraded');
+    const start = performance.now();
+    const [result, seen] = await Promise.all([drainServer(server, { timeout: 1000 }), py.next('done')]);
+    expect(seen.end).toBe('rst');
+    expect(performance.now() - start, 'ms to the reset').toBeGreaterThanOrEqual(900);
+    expect(result).toMatchObject({ connections: 1, graceful: 0, abortive: 1, timedOut: 1 });
+  });
+
+  it("closed by the app first (the README's recipe): closeSocket() on the kept TLSSocket, a FIN; then the drain has nothing left", async () => {
+    const kept: tls.TLSSocket[] = [];
+    const server = upgradingServer(kept);
+    const port = await listen(server);
+    const py = jsonLinesChild('python3', ['-c', PY_TLS_UPGRADE, String(port)]);
+    cleanups.push(() => py.kill());
+    await py.next('upgraded');
+    const [closed, seen] = await Promise.all([closeSocket(kept[0]!), py.next('done')]);
+    expect(seen.end).toBe('fin');
+    expect(closed).toMatchObject({ type: 'graceful', timedOut: false });
+    expect(await drainServer(server, { timeout: 1000 })).toMatchObject({ connections: 0, abortive: 0 });
   });
 });
