@@ -467,6 +467,26 @@ export const PROC_FD_HELPERS = String.raw`
 `;
 
 /**
+ * Python for a TLS client (`ending(s)`, s an ssl socket): how its connection
+ * ended, from its kernel. Python's ssl reads an RST as b'' too
+ * (suppress_ragged_eofs), and its b'' after a close_notify can come before
+ * the FIN, so the TCP stream is read on to its end: b'' and CLOSE_WAIT is the
+ * server's FIN (the client must not have sent its own), ECONNRESET or CLOSE
+ * its RST. Needs `socket` imported.
+ */
+export const PY_TLS_TCP_ENDING = String.raw`
+import os
+def ending(s):
+    tcp = socket.socket(fileno=os.dup(s.fileno())); tcp.settimeout(5)
+    try:
+        while tcp.recv(65536): pass
+    except ConnectionResetError: return 'rst'
+    except socket.timeout: return 'no end'
+    state = tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    return {8: 'fin', 7: 'rst'}.get(state, 'tcp state %d' % state)
+`;
+
+/**
  * Runs `steps` (CommonJS that calls `report(value)` once) in a Node child's
  * main thread, then the same steps in a worker thread of that child, for the
  * package's per-thread behaviour. Both reports, and the child's stderr.

@@ -11,7 +11,7 @@ import type * as tls from 'node:tls';
 import { once } from 'node:events';
 import { drainServer } from '../dist/http.js';
 import { closeSocket } from '../dist/index.js';
-import { curl, delay, fixtures, jsonLinesChild, until } from './helpers';
+import { PY_TLS_TCP_ENDING, curl, delay, fixtures, jsonLinesChild, until } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
@@ -524,29 +524,12 @@ describe('drainServer: arguments', () => {
   });
 });
 
-// How a TLS client's connection ended, from its kernel: Python's ssl reads an
-// RST as b'' too (suppress_ragged_eofs), and its b'' after a close_notify can
-// come before the FIN. So the TCP stream is read on to its end: b'' and
-// CLOSE_WAIT is the server's FIN (this client never sent one), ECONNRESET or
-// CLOSE its RST.
-const PY_TLS_ENDING = String.raw`
-import os
-def ending(s):
-    tcp = socket.socket(fileno=os.dup(s.fileno())); tcp.settimeout(5)
-    try:
-        while tcp.recv(65536): pass
-    except ConnectionResetError: return 'rst'
-    except socket.timeout: return 'no end'
-    state = tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
-    return {8: 'fin', 7: 'rst'}.get(state, 'tcp state %d' % state)
-`;
-
 // A TLS client whose TCP connection is up but whose handshake has not run
 // yet: it says 'connected'; on 'go' (after the drain began) it does the
 // handshake, sends a keep-alive GET and reads to the end (FIN or RST).
 const PY_TLS_LATE = String.raw`
 import json, socket, ssl, sys
-${PY_TLS_ENDING}
+${PY_TLS_TCP_ENDING}
 port = int(sys.argv[1])
 raw = socket.create_connection(('127.0.0.1', port))
 print(json.dumps(dict(event='connected')), flush=True)
@@ -593,7 +576,7 @@ describe('drainServer: https connections still in their TLS handshake', () => {
 // once the 101 and the server's 'hello' are in, then reads to the end.
 const PY_TLS_UPGRADE = String.raw`
 import json, socket, ssl, sys
-${PY_TLS_ENDING}
+${PY_TLS_TCP_ENDING}
 port = int(sys.argv[1])
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port)), server_hostname='x')

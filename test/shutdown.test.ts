@@ -6,7 +6,7 @@ import { getTcpInfo, shutdown } from '../dist/index.js';
 import { errnoOf } from '../dist/errors.js';
 import { native } from '../dist/native.js';
 import {
-  acceptPython, connectPair, delay, expectError, fixtures, runPythonJson, until, waitForState, watchPeer, type Pair,
+  PY_TLS_TCP_ENDING, acceptPython, connectPair, delay, expectError, fixtures, runPythonJson, until, waitForState, watchPeer, type Pair,
 } from './helpers';
 
 let pair: Pair | undefined;
@@ -179,7 +179,8 @@ describe("shutdown(s, 'write') on TLS", () => {
   // The FIN has to come after TLS's close_notify: a python ssl client that
   // gets a bare FIN raises SSLEOFError ("EOF occurred in violation of protocol").
   const CLIENT = String.raw`
-import json, os, socket, ssl, sys
+import json, socket, ssl, sys
+${PY_TLS_TCP_ENDING}
 # suppress_ragged_eofs=False: a FIN without close_notify raises instead of reading as b''
 s = ssl._create_unverified_context().wrap_socket(
     socket.create_connection(('127.0.0.1', int(sys.argv[1]))), suppress_ragged_eofs=False)
@@ -195,14 +196,8 @@ except ssl.SSLEOFError:
     end = 'EOF without close_notify'
 except ConnectionResetError:
     end = 'RST'
-# Then the TCP stream under it, read on to its end: the FIN, or an RST.
-tcp = socket.socket(fileno=os.dup(s.fileno())); tcp.settimeout(5)
-try:
-    while tcp.recv(65536): pass
-    after = 'FIN'
-except ConnectionResetError: after = 'RST'
-except socket.timeout: after = 'nothing'
-print(json.dumps(dict(end=end, tcp=after, data=got.decode())))
+# Then the TCP stream under it: the FIN, or an RST.
+print(json.dumps(dict(end=end, tcp=ending(s), data=got.decode())))
 `;
 
   for (const sent of ['', 'last words']) {
@@ -219,7 +214,7 @@ print(json.dumps(dict(end=end, tcp=after, data=got.decode())))
       await once(server, 'listening');
       try {
         const seen = await runPythonJson(CLIENT, [(server.address() as net.AddressInfo).port], 15_000);
-        expect(seen).toEqual({ end: 'close_notify', tcp: 'FIN', data: sent });
+        expect(seen).toEqual({ end: 'close_notify', tcp: 'fin', data: sent });
       } finally {
         server.close();
       }
